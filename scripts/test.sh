@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Install Kotally with its development tools into .venv and run the whole check:
+# ruff (lint + format), mypy (strict), and the test suite on SQLite and PostgreSQL.
+# Extra arguments go to pytest. KOTALLY_TEST_DATABASES=sqlite runs only the SQLite half.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench
+.venv/bin/mypy
+exec .venv/bin/python -m pytest "$@"

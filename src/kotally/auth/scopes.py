@@ -1,0 +1,1 @@
+SCOPES = ("grant", "check", "deduct", "restore", "summary")

@@ -1,0 +1,54 @@
+"""One Settings class, read from the environment (prefix KOTALLY_)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "kotally-development-secret-change-me"  # noqa: S105 - refused in production
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KOTALLY_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite:///kotally.db"
+    # Keys the token hashes (HMAC-SHA256). Changing it invalidates every issued token.
+    secret_key: str = DEFAULT_SECRET_KEY
+
+    # PostgreSQL: how long a statement may wait for a row lock before giving up (503 / 409).
+    db_lock_timeout_seconds: float = Field(default=5.0, gt=0)
+    # SQLite: how long a writer waits for the database write lock.
+    db_busy_timeout_seconds: float = Field(default=10.0, gt=0)
+    # SQLite: FULL fsyncs the WAL on every commit (survives power loss); NORMAL survives crashes.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_pool_overflow: int = Field(default=10, ge=0, le=200)
+
+    body_bytes_max: int = Field(default=64 * 1024, ge=1024)
+    rate_limit_per_second: float = Field(default=50.0, ge=0)
+    rate_limit_burst: int = Field(default=100, ge=1)
+    redis_url: str | None = None
+
+    expire_sweep_interval_seconds: float = Field(default=60.0, ge=0)
+    log_level: str = "INFO"
+
+    def check_production(self) -> None:
+        """Refuse to run in production mode with a default or missing secret."""
+        if self.env == "production" and (
+            not self.secret_key
+            or self.secret_key == DEFAULT_SECRET_KEY
+            or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "KOTALLY_SECRET_KEY must be set to a random value of at least 32 characters "
+                "when KOTALLY_ENV=production"
+            )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,48 @@
+"""Product config queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kotally.db.models import ProductConfig, ProductConfigLink
+from kotally.db.scoping import scoped
+
+
+def get(session: Session, location_id: str, config_id: str) -> ProductConfig | None:
+    stmt = scoped(select(ProductConfig), ProductConfig, location_id).where(
+        ProductConfig.config_id == config_id
+    )
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def get_active(session: Session, location_id: str, config_id: str) -> ProductConfig | None:
+    config = get(session, location_id, config_id)
+    return config if config is not None and config.active else None
+
+
+def active_for_link(
+    session: Session, location_id: str, kind: str, value: str
+) -> Sequence[ProductConfig]:
+    """Active configs linked to a calendar, GHL product or Stripe price."""
+    stmt = (
+        scoped(select(ProductConfig), ProductConfig, location_id)
+        .join(ProductConfigLink, ProductConfigLink.product_config_id == ProductConfig.id)
+        .where(
+            ProductConfigLink.location_id == location_id,
+            ProductConfigLink.kind == kind,
+            ProductConfigLink.value == value,
+            ProductConfig.active.is_(True),
+        )
+        .order_by(ProductConfig.config_id)
+    )
+    return session.execute(stmt).scalars().unique().all()
+
+
+def list_all(session: Session, location_id: str) -> Sequence[ProductConfig]:
+    stmt = scoped(select(ProductConfig), ProductConfig, location_id).order_by(
+        ProductConfig.config_id
+    )
+    return session.execute(stmt).scalars().all()

@@ -1,0 +1,85 @@
+"""Contact lookups. A contact matches when either of its stored ids equals the value sent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import case, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from kotally.db.models import Contact
+from kotally.db.scoping import scoped
+from kotally.kit.ids import new_id, parse_uuid
+from kotally.ledger.schemas import ContactRef
+
+
+def find(
+    session: Session, location_id: str, ref: ContactRef, *, lock: bool = False
+) -> Contact | None:
+    """The contact `ref` names; with lock, its row is locked FOR UPDATE (PostgreSQL).
+
+    If one contact holds the value as a ghl id and another as an external id, the one whose
+    field matches the field the value was sent in wins.
+    """
+    same_field = (
+        Contact.ghl_contact_id if ref.field == "ghl_contact_id" else Contact.external_contact_id
+    )
+    stmt = (
+        scoped(select(Contact), Contact, location_id)
+        .where(or_(Contact.ghl_contact_id == ref.value, Contact.external_contact_id == ref.value))
+        .order_by(case((same_field == ref.value, 0), else_=1))
+        .limit(1)
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def find_for_read(session: Session, location_id: str, any_id: str) -> Contact | None:
+    """A contact by its Kotally UUID, ghl_contact_id or external_contact_id."""
+    contact_uuid = parse_uuid(any_id)
+    if contact_uuid is not None:
+        by_uuid: Contact | None = session.execute(
+            scoped(select(Contact), Contact, location_id).where(Contact.id == contact_uuid)
+        ).scalar_one_or_none()
+        if by_uuid is not None:
+            return by_uuid
+    return find(session, location_id, ContactRef(value=any_id, field="ghl_contact_id"))
+
+
+def id_taken(session: Session, location_id: str, field: str, value: str) -> bool:
+    column = Contact.ghl_contact_id if field == "ghl_contact_id" else Contact.external_contact_id
+    stmt = scoped(select(Contact.id), Contact, location_id).where(column == value).limit(1)
+    return session.execute(stmt).first() is not None
+
+
+def insert_if_absent(
+    session: Session,
+    *,
+    location_id: str,
+    ghl_contact_id: str | None,
+    external_contact_id: str | None,
+    email: str | None,
+    name: str | None,
+    now: datetime,
+) -> bool:
+    """Create a contact unless one of its ids is taken (a concurrent grant may have won)."""
+    dialect = session.get_bind().dialect.name
+    builder = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (
+        builder(Contact)
+        .values(
+            id=new_id(),
+            location_id=location_id,
+            ghl_contact_id=ghl_contact_id,
+            external_contact_id=external_contact_id,
+            email=email,
+            name=name,
+            created_at=now,
+        )
+        .on_conflict_do_nothing()
+        .returning(Contact.id)
+    )
+    return session.execute(stmt).scalar_one_or_none() is not None

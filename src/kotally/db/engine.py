@@ -1,0 +1,122 @@
+"""Engines and sessions for SQLite (embedded default) and PostgreSQL.
+
+SQLite: WAL, foreign keys on, and write transactions opened with BEGIN IMMEDIATE so that writers
+serialise at BEGIN instead of failing at their first write (SQLAlchemy drops FOR UPDATE there).
+PostgreSQL: psycopg 3, a bounded lock wait per statement, one pool per process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+from kotally.config import Settings
+
+WRITE_OPTION = "kotally_write"
+
+
+def normalize_url(raw: str) -> URL:
+    """Accept the plain forms a user types and map them to the drivers Kotally uses."""
+    raw = raw.strip()
+    if raw.startswith("postgres://"):
+        raw = "postgresql://" + raw[len("postgres://") :]
+    try:
+        url = make_url(raw)
+    except Exception as exc:
+        raise ValueError(f"KOTALLY_DATABASE_URL is not a database URL: {raw!r}") from exc
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        return url.set(drivername="sqlite+pysqlite")
+    if backend == "postgresql":
+        return url.set(drivername="postgresql+psycopg")
+    raise ValueError(
+        "KOTALLY_DATABASE_URL must be sqlite:///path or postgresql://user@host:port/db, "
+        f"not {backend}"
+    )
+
+
+def make_engine(settings: Settings) -> Engine:
+    url = normalize_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, settings)
+    return _postgres_engine(url, settings)
+
+
+def _sqlite_engine(url: URL, settings: Settings) -> Engine:
+    engine = create_engine(
+        url,
+        connect_args={"timeout": settings.db_busy_timeout_seconds, "check_same_thread": False},
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_overflow,
+    )
+    busy_ms = int(settings.db_busy_timeout_seconds * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when a transaction begins (see _on_begin).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Writers take the write lock up front; readers use WAL snapshots and never wait.
+        write = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def _postgres_engine(url: URL, settings: Settings) -> Engine:
+    lock_ms = int(settings.db_lock_timeout_seconds * 1000)
+    return create_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_overflow,
+        pool_pre_ping=False,
+        connect_args={
+            "options": f"-c lock_timeout={lock_ms} -c idle_in_transaction_session_timeout=60000",
+            "connect_timeout": 5,
+        },
+    )
+
+
+class Database:
+    """One engine per process and the two kinds of session Kotally uses."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings)
+        self.dialect = self.engine.dialect.name
+        self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
+        self._write = sessionmaker(
+            bind=self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
+        )
+
+    @contextmanager
+    def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back on any error.
+
+        The caller learns of a failed commit by its exception: never answer before this exits.
+        """
+        session = (self._write if write else self._read)()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

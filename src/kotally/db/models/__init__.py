@@ -1,0 +1,24 @@
+from kotally.db.models.api_client import ApiClient
+from kotally.db.models.appointment import Appointment
+from kotally.db.models.base import Base
+from kotally.db.models.contact import Contact
+from kotally.db.models.entitlement import Entitlement
+from kotally.db.models.grant import Grant
+from kotally.db.models.idempotency_record import IdempotencyRecord
+from kotally.db.models.ledger_entry import LedgerEntry
+from kotally.db.models.location import Location
+from kotally.db.models.product_config import ProductConfig, ProductConfigLink
+
+__all__ = [
+    "ApiClient",
+    "Appointment",
+    "Base",
+    "Contact",
+    "Entitlement",
+    "Grant",
+    "IdempotencyRecord",
+    "LedgerEntry",
+    "Location",
+    "ProductConfig",
+    "ProductConfigLink",
+]

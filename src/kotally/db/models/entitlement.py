@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kotally.db.models.base import Base
+
+ENTITLEMENT_STATUSES = ("active", "exhausted", "expired", "voided", "paused")
+LIVE_STATUSES = ("active", "exhausted")
+
+
+class Entitlement(Base):
+    """A lot: the credits of one grant. credits_remaining always equals the sum of its entries."""
+
+    __tablename__ = "entitlements"
+    __table_args__ = (
+        CheckConstraint("credits_remaining >= 0", name="credits_remaining_nonnegative"),
+        CheckConstraint("credits_granted > 0", name="credits_granted_positive"),
+        CheckConstraint(
+            "status IN ('active', 'exhausted', 'expired', 'voided', 'paused')", name="status"
+        ),
+        Index("ix_entitlements_contact", "location_id", "contact_id", "product_config_id"),
+        Index("ix_entitlements_expiry", "status", "expires_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    location_id: Mapped[str] = mapped_column(ForeignKey("locations.id"))
+    contact_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("contacts.id"))
+    product_config_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("product_configs.id"))
+    grant_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("grants.id"))
+    credits_granted: Mapped[int]
+    credits_remaining: Mapped[int]
+    effective_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime]

@@ -1,0 +1,68 @@
+"""What a request draws on: its product configs, its contact, its live lots (api-v2.md §4.5)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from kotally.configs import repository as configs
+from kotally.contacts import repository as contacts
+from kotally.db.models import Contact, Entitlement, ProductConfig
+from kotally.ledger import repository
+from kotally.ledger.context import LedgerContext
+from kotally.ledger.outcomes import Refusal
+from kotally.ledger.schemas import SelectionRequest
+
+
+def refuse_if_suspended(ctx: LedgerContext) -> None:
+    if ctx.location.billing_status == "suspended":
+        raise Refusal("BILLING_SUSPENDED")
+
+
+def select_configs(ctx: LedgerContext, req: SelectionRequest) -> list[ProductConfig]:
+    """CONFIG_NOT_FOUND and the both-selectors SERVICE_FAMILY_MISMATCH, in that order."""
+    location_id = ctx.location.id
+    if req.product_config_id is not None:
+        config = configs.get_active(ctx.session, location_id, req.product_config_id)
+        if config is None:
+            raise Refusal("CONFIG_NOT_FOUND")
+        if req.calendar_id is not None and req.calendar_id not in config.linked("calendar"):
+            raise Refusal("SERVICE_FAMILY_MISMATCH")
+        return [config]
+    assert req.calendar_id is not None
+    linked = configs.active_for_link(ctx.session, location_id, "calendar", req.calendar_id)
+    if not linked:
+        raise Refusal("CONFIG_NOT_FOUND")
+    return list(linked)
+
+
+def find_contact(ctx: LedgerContext, req: SelectionRequest, *, lock: bool) -> Contact:
+    contact = contacts.find(ctx.session, ctx.location.id, req.contact, lock=lock)
+    if contact is None:
+        raise Refusal("NO_ENTITLEMENT")
+    return contact
+
+
+def refuse_if_other_family(
+    ctx: LedgerContext, req: SelectionRequest, contact: Contact, selected: Sequence[ProductConfig]
+) -> None:
+    """By calendar alone, no live lot there but usable credits elsewhere: the wrong family."""
+    if req.product_config_id is None and repository.has_usable_elsewhere(
+        ctx.session, ctx.location.id, contact.id, [c.id for c in selected], ctx.clock.now()
+    ):
+        raise Refusal("SERVICE_FAMILY_MISMATCH")
+
+
+def live_lots_with_enough(
+    ctx: LedgerContext, req: SelectionRequest, contact: Contact, selected: Sequence[ProductConfig]
+) -> tuple[Sequence[Entitlement], int]:
+    """The live lots in consumption order and their balance, or the refusal that applies."""
+    lots = repository.live_lots(
+        ctx.session, ctx.location.id, contact.id, [c.id for c in selected], ctx.clock.now()
+    )
+    if not lots:
+        refuse_if_other_family(ctx, req, contact, selected)
+        raise Refusal("NO_ENTITLEMENT")
+    available = sum(lot.credits_remaining for lot in lots)
+    if available < req.amount:
+        raise Refusal("INSUFFICIENT_CREDITS", balance_available=available)
+    return lots, available

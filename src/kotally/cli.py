@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from kotally.auth import service as clients
 from kotally.config import Settings, get_settings
 from kotally.configs import service as configs
-from kotally.db.engine import Database
+from kotally.db.engine import Database, normalize_url
 from kotally.db.migrate import is_at_head, upgrade_to_head
 from kotally.demo import curl_commands, ensure_demo
 from kotally.errors import OperatorError
@@ -232,13 +232,13 @@ def _issued(issued: clients.IssuedClient, as_json: bool, verb: str) -> None:
 @click.option("--scopes", required=True, help="comma-separated: grant,check,deduct,restore,summary")
 @click.option(
     "--rate-limit",
-    type=click.FloatRange(min=0, min_open=True),
+    type=click.IntRange(min=1),
     help="requests per second for this client (burst twice that)",
 )
 @click.option("--json", "as_json", is_flag=True)
 @_operator_errors
 def client_create(
-    location_id: str, name: str, scopes: str, rate_limit: float | None, as_json: bool
+    location_id: str, name: str, scopes: str, rate_limit: int | None, as_json: bool
 ) -> None:
     """Create an API client and print its token once."""
     settings = _settings()
@@ -471,6 +471,31 @@ def expire_command() -> None:
     finally:
         db.dispose()
     click.echo(f"expired {result.lots_expired} lot(s), {result.credits_expired} credit(s)")
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="worker processes sharing the database",
+)
+@_operator_errors
+def serve_command(host: str, port: int, workers: int) -> None:
+    """Serve the machine API (migrates the database first)."""
+    from kotally.server import serve
+
+    settings = _settings()
+    try:
+        settings.check_production()
+        normalize_url(settings.database_url)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Kotally on http://{host}:{port}  (docs: http://{host}:{port}/docs)", err=True)
+    serve(settings, host=host, port=port, workers=workers)
 
 
 @main.command("demo")

@@ -29,7 +29,8 @@ class Settings(BaseSettings):
     db_pool_overflow: int = Field(default=10, ge=0, le=200)
 
     body_bytes_max: int = Field(default=64 * 1024, ge=1024)
-    rate_limit_per_second: float = Field(default=50.0, ge=0)
+    # Token bucket per API client: this many requests per second, bursts up to rate_limit_burst.
+    rate_limit_per_second: int = Field(default=50, ge=0)
     rate_limit_burst: int = Field(default=100, ge=1)
     redis_url: str | None = None
 

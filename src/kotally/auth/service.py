@@ -46,7 +46,7 @@ def create(
     location_id: str,
     name: str,
     scopes: Iterable[str],
-    rate_limit_per_second: float | None = None,
+    rate_limit_per_second: int | None = None,
 ) -> IssuedClient:
     locations.get(session, location_id)
     if not name.strip() or len(name) > 255:

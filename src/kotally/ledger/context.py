@@ -1,11 +1,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from kotally.db.models import Location
 from kotally.kit.clock import Clock
+
+
+class LocationView(Protocol):
+    """What the ledger needs to know of a location (a row, or a snapshot taken at auth)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def billing_status(self) -> str: ...
+    @property
+    def cancellation_window_hours(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -14,6 +25,6 @@ class LedgerContext:
 
     session: Session
     clock: Clock
-    location: Location
+    location: LocationView
     correlation_id: str
     actor: str

@@ -20,7 +20,7 @@ class ApiClient(Base):
     scopes: Mapped[str] = mapped_column(String(255))  # comma-separated, sorted
     token_hash: Mapped[str] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(default=True)
-    rate_limit_per_second: Mapped[float | None]
+    rate_limit_per_second: Mapped[int | None]
     created_at: Mapped[datetime]
     rotated_at: Mapped[datetime | None]
     last_used_at: Mapped[datetime | None]

@@ -46,7 +46,7 @@ def upgrade() -> None:
         sa.Column("scopes", sa.String(length=255), nullable=False),
         sa.Column("token_hash", sa.String(length=64), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
-        sa.Column("rate_limit_per_second", sa.Double(), nullable=True),
+        sa.Column("rate_limit_per_second", sa.Integer(), nullable=True),
         sa.Column("created_at", kotally.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("rotated_at", kotally.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_used_at", kotally.db.types.UTCDateTime(timezone=True), nullable=True),

@@ -1,0 +1,64 @@
+"""Reading a POST body: 415, 413, 400, then 422, in the order of api-v2.md §2."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+
+from kotally.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    if len(keys) != len(set(keys)):
+        duplicate = next(k for k in keys if keys.count(k) > 1)
+        raise InvalidJson(f"The JSON object has the key {duplicate!r} more than once.")
+    return dict(pairs)
+
+
+async def read_json_object(request: Request, bytes_max: int) -> dict[str, Any]:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType()
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > bytes_max:
+        raise PayloadTooLarge(f"The request body is over {bytes_max} bytes.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > bytes_max:
+            raise PayloadTooLarge(f"The request body is over {bytes_max} bytes.")
+    try:
+        data = json.loads(body.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)
+    except InvalidJson:
+        raise
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, too deep, huge numbers
+        raise InvalidJson() from exc
+    if not isinstance(data, dict):
+        raise InvalidJson()
+    return data
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """422 items: the request's own field name (dotted when nested) and a precise message."""
+    errors = []
+    for error in exc.errors(include_url=False):
+        ctx = error.get("ctx") or {}
+        field = ctx.get("field") or ".".join(str(part) for part in error["loc"]) or "body"
+        message = error["msg"]
+        if error["type"] == "missing":
+            message = "is required"
+        errors.append({"field": str(field), "message": message})
+    return errors
+
+
+def validate(model: type[M], data: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(errors=field_errors(exc)) from exc

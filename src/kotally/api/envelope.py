@@ -1,0 +1,31 @@
+"""The response envelope: ok, reason_code, correlation_id (+ message on errors)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.responses import Response
+
+from kotally.errors import KotallyError
+
+
+def json_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response:
+    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(content, status_code=status, media_type="application/json", headers=headers)
+
+
+def error_body(error: KotallyError, correlation_id: str) -> dict[str, Any]:
+    return {
+        "ok": False,
+        "reason_code": error.reason_code,
+        "correlation_id": correlation_id,
+        **error.body(),
+    }
+
+
+def error_response(error: KotallyError, correlation_id: str) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    return json_response(error.status, error_body(error, correlation_id), headers)

@@ -1,0 +1,88 @@
+"""One ASGI middleware for what every response shares: correlation id, security and rate-limit
+headers, the access log line and the metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kotally.observability import LATENCY, REQUESTS, get_logger
+
+_CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+    "Cross-Origin-Resource-Policy": "same-origin",
+}
+log = get_logger("kotally.access")
+
+
+def correlation_id_from(scope: Scope) -> str:
+    for name, value in scope.get("headers", []):
+        if name == b"x-correlation-id":
+            candidate: str = value.decode("latin-1")
+            if _CORRELATION_ID.match(candidate):
+                return candidate
+            break
+    return str(uuid.uuid4())
+
+
+class KotallyMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        state: dict[str, Any] = scope.setdefault("state", {})
+        correlation_id = correlation_id_from(scope)
+        state["correlation_id"] = correlation_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
+        status_holder = {"status": 500}
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = MutableHeaders(scope=message)
+                if "x-correlation-id" not in headers:
+                    headers["X-Correlation-Id"] = state.get("correlation_id", correlation_id)
+                for name, value in SECURITY_HEADERS.items():
+                    headers.setdefault(name, value)
+                for name, value in (state.get("rate_headers") or {}).items():
+                    headers[name] = value
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            self._record(scope, state, status_holder["status"], time.perf_counter() - started)
+
+    @staticmethod
+    def _record(scope: Scope, state: dict[str, Any], status: int, seconds: float) -> None:
+        route = scope.get("route")
+        endpoint = getattr(route, "path", None) or "unmatched"
+        reason = state.get("reason_code") or ("ok" if status < 400 else str(status))
+        method = scope.get("method", "")
+        REQUESTS.labels(endpoint, method, str(status), reason).inc()
+        LATENCY.labels(endpoint, method, reason).observe(seconds)
+        log.info(
+            "request",
+            method=method,
+            path=scope.get("path"),
+            endpoint=endpoint,
+            status=status,
+            reason_code=reason,
+            duration_ms=round(seconds * 1000, 2),
+            client_id=state.get("client_id"),
+        )

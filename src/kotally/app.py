@@ -1,0 +1,162 @@
+"""create_app(): routers, middleware, error handlers, lifespan."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from kotally import __version__
+from kotally.api import system
+from kotally.api.envelope import error_response
+from kotally.api.middleware import KotallyMiddleware, correlation_id_from
+from kotally.api.runtime import Runtime
+from kotally.auth.dependency import Authenticator
+from kotally.auth.ratelimit import RateLimiter
+from kotally.config import Settings, get_settings
+from kotally.db.engine import Database
+from kotally.errors import (
+    InternalError,
+    KotallyError,
+    MethodNotAllowed,
+    RouteNotFound,
+    ValidationFailed,
+)
+from kotally.kit.clock import Clock, SystemClock
+from kotally.ledger import endpoints as ledger_endpoints
+from kotally.ledger.expiry import sweep
+from kotally.observability import configure_logging, get_logger
+
+log = get_logger("kotally.app")
+
+
+def _cid(request: Request) -> str:
+    value = getattr(request.state, "correlation_id", None)
+    return value if isinstance(value, str) else correlation_id_from(request.scope)
+
+
+def _render(request: Request, error: KotallyError) -> Response:
+    request.state.reason_code = error.reason_code
+    return error_response(error, _cid(request))
+
+
+async def _kotally_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, KotallyError)
+    return _render(request, exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        return _render(request, MethodNotAllowed())
+    if exc.status_code == 404:
+        return _render(request, RouteNotFound())
+    return _render(request, InternalError())
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {
+            "field": ".".join(str(p) for p in err.get("loc", ())[1:]) or "query",
+            "message": "is required" if err.get("type") == "missing" else str(err.get("msg")),
+        }
+        for err in exc.errors()
+    ]
+    return _render(request, ValidationFailed(errors=errors))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error", exc_info=exc, path=request.url.path)
+    return _render(request, InternalError())
+
+
+def _sweeper(rt: Runtime, stop: threading.Event) -> None:
+    interval = rt.settings.expire_sweep_interval_seconds
+    while not stop.wait(interval):
+        try:
+            result = sweep(rt.db, rt.clock)
+            if result.lots_expired:
+                log.info("expiry sweep", lots=result.lots_expired, credits=result.credits_expired)
+        except Exception as exc:
+            log.warning("expiry sweep failed", error=str(exc))
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Clock | None = None, db: Database | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    settings.check_production()
+    clock = clock or SystemClock()
+    database = db or Database(settings)
+    rt = Runtime(
+        settings=settings,
+        db=database,
+        clock=clock,
+        authenticator=Authenticator(database, clock, settings.secret_key),
+        limiter=RateLimiter(settings),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        thread = None
+        if settings.expire_sweep_interval_seconds > 0:
+            thread = threading.Thread(target=_sweeper, args=(rt, stop), daemon=True)
+            thread.start()
+        yield
+        stop.set()
+        if thread is not None:
+            thread.join(timeout=5)
+        if db is None:
+            database.dispose()
+
+    app = FastAPI(
+        title="Kotally machine API",
+        version=__version__,
+        description="Credits and entitlements: grant, check, deduct, restore, read.",
+        lifespan=lifespan,
+    )
+    app.state.kotally = rt
+    app.add_middleware(KotallyMiddleware)
+    app.add_exception_handler(KotallyError, _kotally_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.include_router(ledger_endpoints.router)
+    app.include_router(system.router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            schema.setdefault("components", {})["securitySchemes"] = {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "ktly_<client uuid>_<secret uuid>",
+                }
+            }
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The factory `kotally serve` hands to uvicorn in every worker process."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,92 @@
+"""Who is calling: bearer token -> API client -> location, checked on every request."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+
+from kotally.db.engine import Database
+from kotally.db.models import ApiClient, Location
+from kotally.errors import Unauthorized
+from kotally.kit.clock import Clock
+from kotally.kit.crypto import parse_token, token_matches
+
+# last_used_at is written at most this often per client and process, not on every request.
+LAST_USED_WRITE_INTERVAL_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class LocationSnapshot:
+    id: str
+    billing_status: str
+    cancellation_window_hours: int | None
+
+
+@dataclass(frozen=True)
+class Principal:
+    client_id: uuid.UUID
+    location: LocationSnapshot
+    scopes: frozenset[str]
+    rate_limit_per_second: int | None
+
+
+class Authenticator:
+    def __init__(self, db: Database, clock: Clock, secret_key: str) -> None:
+        self._db = db
+        self._clock = clock
+        self._secret_key = secret_key
+        self._last_write: dict[uuid.UUID, float] = {}
+        self._lock = threading.Lock()
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """Resolve a bearer token; every failure is the same 401 (no oracle)."""
+        if not authorization:
+            raise Unauthorized("Send Authorization: Bearer ktly_<uuid>_<uuid>.")
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        client_id = parse_token(token) if scheme.lower() == "bearer" else None
+        if client_id is None:
+            raise Unauthorized("The bearer token is malformed.")
+        with self._db.unit_of_work(write=False) as session:
+            row = session.execute(
+                select(ApiClient, Location)
+                .join(Location, Location.id == ApiClient.location_id)
+                .where(ApiClient.id == client_id)
+            ).first()
+            if row is None:
+                raise Unauthorized("The bearer token is not valid.")
+            client, location = row.tuple()
+            if not client.active or not token_matches(self._secret_key, token, client.token_hash):
+                raise Unauthorized("The bearer token is not valid.")
+            principal = Principal(
+                client_id=client.id,
+                location=LocationSnapshot(
+                    location.id, location.billing_status, location.cancellation_window_hours
+                ),
+                scopes=client.scope_set,
+                rate_limit_per_second=client.rate_limit_per_second,
+            )
+        self._touch(client_id)
+        return principal
+
+    def _touch(self, client_id: uuid.UUID) -> None:
+        now = time.monotonic()
+        with self._lock:
+            last = self._last_write.get(client_id)
+            if last is not None and now - last < LAST_USED_WRITE_INTERVAL_SECONDS:
+                return
+            self._last_write[client_id] = now
+        try:
+            with self._db.unit_of_work() as session:
+                session.execute(
+                    update(ApiClient)
+                    .where(ApiClient.id == client_id)
+                    .values(last_used_at=self._clock.now())
+                )
+        except Exception:
+            with self._lock:
+                self._last_write.pop(client_id, None)

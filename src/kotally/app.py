@@ -21,6 +21,7 @@ from kotally.api.runtime import Runtime
 from kotally.auth.dependency import Authenticator
 from kotally.auth.ratelimit import RateLimiter
 from kotally.config import Settings, get_settings
+from kotally.contacts import endpoints as contact_endpoints
 from kotally.db.engine import Database
 from kotally.errors import (
     InternalError,
@@ -55,7 +56,9 @@ async def _kotally_error(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 405:
-        return _render(request, MethodNotAllowed())
+        response = _render(request, MethodNotAllowed())
+        response.headers.update(exc.headers or {})  # Allow: the methods the path does take
+        return response
     if exc.status_code == 404:
         return _render(request, RouteNotFound())
     return _render(request, InternalError())
@@ -131,6 +134,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)
     app.include_router(ledger_endpoints.router)
+    app.include_router(contact_endpoints.router)
     app.include_router(system.router)
 
     def openapi() -> dict[str, Any]:

@@ -84,6 +84,7 @@ def parse_uuid_part(value: object) -> uuid.UUID:
 
 
 def parse_int_part(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    # Bounded to a BIGINT so that a forged cursor cannot overflow the bound parameter.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
         raise InvalidCursor
     return value

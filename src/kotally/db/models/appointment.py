@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kotally.db.models.base import Base
@@ -37,3 +37,16 @@ class Appointment(Base):
     credits_restored: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+# When an appointment happened in the contact reads: its time, or when it was recorded if the
+# booking came without one. Past appointments and the timeline page on this expression.
+APPOINTMENT_AT = func.coalesce(Appointment.appointment_time, Appointment.created_at)
+
+Index(
+    "ix_appointments_contact_at",
+    Appointment.location_id,
+    Appointment.contact_id,
+    APPOINTMENT_AT,
+    Appointment.id,
+)

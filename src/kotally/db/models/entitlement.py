@@ -24,6 +24,10 @@ class Entitlement(Base):
         ),
         Index("ix_entitlements_contact", "location_id", "contact_id", "product_config_id"),
         Index("ix_entitlements_expiry", "status", "expires_at"),
+        # Contact reads list lots newest first (keyset on created_at, id).
+        Index("ix_entitlements_contact_created", "location_id", "contact_id", "created_at", "id"),
+        # The lot of a grant: payment reads and grant_already_applied.
+        Index("ix_entitlements_grant", "grant_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

@@ -4,7 +4,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kotally.db.models.base import Base
@@ -34,3 +42,10 @@ class Grant(Base):
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata")
     request_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
+
+
+# When a payment happened in the contact reads: paid_at, or when it was recorded without one.
+# The payments list and the timeline page on this expression.
+GRANT_AT = func.coalesce(Grant.paid_at, Grant.created_at)
+
+Index("ix_grants_contact_paid", Grant.location_id, Grant.contact_id, GRANT_AT, Grant.id)

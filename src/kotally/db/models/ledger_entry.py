@@ -25,6 +25,8 @@ class LedgerEntry(Base):
         CheckConstraint("amount <> 0", name="amount_nonzero"),
         CheckConstraint("balance_after >= 0", name="balance_after_nonnegative"),
         Index("ix_ledger_entries_contact", "location_id", "contact_id", "id"),
+        # The contact timeline orders entries by time (keyset on created_at, id).
+        Index("ix_ledger_entries_contact_time", "location_id", "contact_id", "created_at", "id"),
         Index("ix_ledger_entries_lot", "entitlement_id", "id"),
         Index("ix_ledger_entries_ref", "location_id", "contact_id", "external_ref"),
     )

@@ -1,0 +1,176 @@
+"""GET /api/v2/contacts/{id}/…: the contact reads (scope `summary`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from kotally.api.envelope import json_response
+from kotally.api.openapi import Outcome, error_responses
+from kotally.api.runtime import Runtime, authorize, correlation_id, in_thread, runtime
+from kotally.auth.dependency import Principal
+from kotally.contacts import reads
+from kotally.errors import LocationMismatch, ValidationFailed
+from kotally.kit.clock import Clock
+from kotally.kit.fields import ID_CHARS_MAX
+
+router = APIRouter(prefix="/api/v2/contacts")
+
+
+async def _principal(request: Request) -> Principal:
+    return await authorize(request, "summary")
+
+
+Authorized = Annotated[Principal, Depends(_principal)]
+ContactKey = Annotated[
+    str, Path(min_length=1, max_length=ID_CHARS_MAX, description="Kotally UUID, ghl or external id")
+]
+LocationId = Annotated[str, Query(min_length=1, max_length=ID_CHARS_MAX)]
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(max_length=1024)]
+Reader = Callable[..., dict[str, Any] | None]
+DOCS: dict[str, Any] = {
+    "responses": {
+        200: {"model": Outcome, "description": "The read, or NOT_FOUND for an unknown contact"},
+        **error_responses(401, 403, 422, 429, 500, 503),
+    },
+    "openapi_extra": {"security": [{"bearerAuth": []}]},
+}
+
+
+async def _answer(
+    request: Request,
+    principal: Principal,
+    location_id: str,
+    reason_code: str,
+    reader: Reader,
+    contact_key: str,
+    **page: Any,
+) -> Response:
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in contact_key):
+        raise ValidationFailed(
+            errors=[{"field": "id", "message": "must not contain control characters"}]
+        )
+    if location_id != principal.location.id:
+        raise LocationMismatch()
+    rt = runtime(request)
+
+    def read() -> dict[str, Any] | None:
+        with rt.db.unit_of_work(write=False) as session:
+            return _call(reader, session, rt, location_id, contact_key, page)
+
+    try:
+        found = await in_thread(read)
+    except reads.InvalidCursor as exc:
+        raise ValidationFailed(errors=[{"field": "cursor", "message": str(exc)}]) from exc
+    cid = correlation_id(request)
+    if found is None:
+        request.state.reason_code = "NOT_FOUND"
+        body = {
+            "ok": False,
+            "reason_code": "NOT_FOUND",
+            "correlation_id": cid,
+            "message": "No contact with that id in this location.",
+        }
+        return json_response(200, body)
+    request.state.reason_code = reason_code
+    return json_response(
+        200, {"ok": True, "reason_code": reason_code, "correlation_id": cid, **found}
+    )
+
+
+def _call(
+    reader: Reader,
+    session: Session,
+    rt: Runtime,
+    location_id: str,
+    contact_key: str,
+    page: dict[str, Any],
+) -> dict[str, Any] | None:
+    clock: Clock = rt.clock
+    return reader(session, clock, location_id, contact_key, **page)
+
+
+@router.get("/{contact_id}", summary="A contact", **DOCS)
+async def contact_endpoint(
+    request: Request, principal: Authorized, contact_id: ContactKey, location_id: LocationId
+) -> Response:
+    return await _answer(
+        request, principal, location_id, "contact_loaded", reads.contact, contact_id
+    )
+
+
+@router.get("/{contact_id}/summary", summary="A contact and their credit summary", **DOCS)
+async def summary_endpoint(
+    request: Request, principal: Authorized, contact_id: ContactKey, location_id: LocationId
+) -> Response:
+    return await _answer(
+        request, principal, location_id, "summary_loaded", reads.summary, contact_id
+    )
+
+
+@router.get("/{contact_id}/credits", summary="Credits available and entitlements", **DOCS)
+async def credits_endpoint(
+    request: Request, principal: Authorized, contact_id: ContactKey, location_id: LocationId
+) -> Response:
+    return await _answer(
+        request, principal, location_id, "credits_loaded", reads.credits, contact_id
+    )
+
+
+def _list_route(path: str, reason_code: str, reader: Reader, summary: str) -> None:
+    async def endpoint(
+        request: Request,
+        principal: Authorized,
+        contact_id: ContactKey,
+        location_id: LocationId,
+        limit: Limit = 20,
+        cursor: Cursor = None,
+    ) -> Response:
+        return await _answer(
+            request,
+            principal,
+            location_id,
+            reason_code,
+            reader,
+            contact_id,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    endpoint.__name__ = f"{reason_code}_{path.strip('/').replace('/', '_')}"
+    router.add_api_route(
+        "/{contact_id}" + path,
+        endpoint,
+        methods=["GET"],
+        summary=summary,
+        name=endpoint.__name__,
+        **DOCS,
+    )
+
+
+_list_route("/entitlements", "entitlements_loaded", reads.entitlements, "Entitlements (lots)")
+_list_route(
+    "/appointments/upcoming",
+    "appointments_loaded",
+    reads.appointments_upcoming,
+    "Upcoming appointments, soonest first",
+)
+_list_route(
+    "/appointments/past",
+    "appointments_loaded",
+    reads.appointments_past,
+    "Past appointments, latest first",
+)
+_list_route("/ledger", "ledger_loaded", reads.ledger, "Ledger entries, newest first")
+_list_route("/payments", "payments_loaded", reads.payments, "Payments, newest first")
+_list_route(
+    "/timeline",
+    "timeline_loaded",
+    reads.timeline,
+    "Ledger entries, appointments and payments merged, newest first",
+)

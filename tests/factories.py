@@ -7,10 +7,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
+from sqlalchemy import ColumnElement, select
 
 from kotally.configs import service as configs
 from kotally.db.engine import Database
-from kotally.db.models import Location
+from kotally.db.models import Entitlement, Location
 from kotally.idempotency.service import Reply
 from kotally.kit.clock import Clock
 from kotally.ledger import grants, restore, service
@@ -19,11 +20,19 @@ from kotally.ledger.schemas import CheckRequest, DeductRequest, GrantRequest, Re
 from kotally.locations import service as locations
 
 R = TypeVar("R", bound=BaseModel)
+M = TypeVar("M")
 
 
 def make_location(db: Database, clock: Clock, location_id: str = "loc_1", **kw: Any) -> None:
     with db.unit_of_work() as session:
-        locations.create(session, clock, location_id=location_id, name=f"Studio {location_id}", **kw)
+        locations.create(
+            session, clock, location_id=location_id, name=f"Studio {location_id}", **kw
+        )
+
+
+def update_location(db: Database, clock: Clock, location_id: str = "loc_1", **kw: Any) -> None:
+    with db.unit_of_work() as session:
+        locations.update(session, clock, location_id, **kw)
 
 
 def make_config(
@@ -38,9 +47,38 @@ def make_config(
 ) -> None:
     with db.unit_of_work() as session:
         configs.create(
-            session, clock, location_id=location_id, config_id=config_id, name=config_id,
-            type_=type_, credits=credits, **kw,
+            session,
+            clock,
+            location_id=location_id,
+            config_id=config_id,
+            name=config_id,
+            type_=type_,
+            credits=credits,
+            **kw,
         )
+
+
+def update_config(
+    db: Database,
+    clock: Clock,
+    config_id: str = "pc_package_1",
+    *,
+    location_id: str = "loc_1",
+    **kw: Any,
+) -> None:
+    with db.unit_of_work() as session:
+        configs.update(session, clock, location_id=location_id, config_id=config_id, **kw)
+
+
+def rows(db: Database, model: type[M], *where: ColumnElement[bool]) -> list[M]:
+    """Every row of `model` matching `where`, read in a fresh transaction."""
+    with db.unit_of_work(write=False) as session:
+        return list(session.execute(select(model).where(*where)).scalars())
+
+
+def lot(db: Database, entitlement_id: str) -> Entitlement:
+    with db.unit_of_work(write=False) as session:
+        return session.get_one(Entitlement, uuid.UUID(entitlement_id))
 
 
 def run(
@@ -56,36 +94,49 @@ def run(
         return operation(ctx, request)
 
 
+OPERATIONS: dict[str, tuple[Any, type[BaseModel], str | None]] = {
+    "grant": (grants.grant, GrantRequest, "grant"),
+    "check": (service.check, CheckRequest, None),
+    "deduct": (service.deduct, DeductRequest, "deduct"),
+    "restore": (restore.restore, RestoreRequest, "restore"),
+}
+
+
 class Ledger:
     """Ledger operations with the published examples' defaults, returning response bodies."""
 
     def __init__(self, db: Database, clock: Clock, location_id: str = "loc_1") -> None:
         self.db, self.clock, self.location_id = db, clock, location_id
 
-    def _body(self, operation: Any, model: type[BaseModel], fields: dict[str, Any]) -> dict[str, Any]:
+    def reply(self, op: str, /, **fields: Any) -> Reply:
+        """Run one operation ("grant", "check", "deduct", "restore") and return its Reply."""
+        operation, model, key_prefix = OPERATIONS[op]
+        if key_prefix is not None:
+            fields.setdefault("request_id", f"{key_prefix}-{uuid.uuid4()}")
+        if op == "grant":
+            fields.setdefault("external_payment_id", f"pay-{uuid.uuid4()}")
+        if "external_contact_id" not in fields:
+            fields.setdefault("ghl_contact_id", "ghl_contact_123")
+        fields.setdefault("product_config_id", "pc_package_1")
         data = {"location_id": self.location_id, **fields}
-        return run(self.db, self.clock, operation, model.model_validate(data)).body
+        return run(self.db, self.clock, operation, model.model_validate(data))
 
     def grant(self, **fields: Any) -> dict[str, Any]:
-        fields.setdefault("request_id", f"grant-{uuid.uuid4()}")
-        fields.setdefault("external_payment_id", f"pay-{uuid.uuid4()}")
-        fields.setdefault("ghl_contact_id", "ghl_contact_123")
-        fields.setdefault("product_config_id", "pc_package_1")
-        return self._body(grants.grant, GrantRequest, fields)
+        return self.reply("grant", **fields).body
 
     def check(self, **fields: Any) -> dict[str, Any]:
-        fields.setdefault("ghl_contact_id", "ghl_contact_123")
-        fields.setdefault("product_config_id", "pc_package_1")
-        return self._body(service.check, CheckRequest, fields)
+        return self.reply("check", **fields).body
 
     def deduct(self, **fields: Any) -> dict[str, Any]:
-        fields.setdefault("request_id", f"deduct-{uuid.uuid4()}")
-        fields.setdefault("ghl_contact_id", "ghl_contact_123")
-        fields.setdefault("product_config_id", "pc_package_1")
-        return self._body(service.deduct, DeductRequest, fields)
+        return self.reply("deduct", **fields).body
 
     def restore(self, **fields: Any) -> dict[str, Any]:
-        fields.setdefault("request_id", f"restore-{uuid.uuid4()}")
-        fields.setdefault("ghl_contact_id", "ghl_contact_123")
-        fields.setdefault("product_config_id", "pc_package_1")
-        return self._body(restore.restore, RestoreRequest, fields)
+        return self.reply("restore", **fields).body
+
+
+def studio(db: Database, clock: Clock) -> Ledger:
+    """loc_1 with pc_package_1 (10 credits, calendar cal_1) and pc_other (5 credits, cal_2)."""
+    make_location(db, clock)
+    make_config(db, clock, calendars=["cal_1"])
+    make_config(db, clock, "pc_other", credits=5, calendars=["cal_2"])
+    return Ledger(db, clock)

@@ -17,8 +17,11 @@ def test_published_examples(db: Database, clock: FrozenClock) -> None:
     ledger = Ledger(db, clock)
 
     granted = ledger.grant(
-        request_id="grant_req_123", external_payment_id="payment_123", amount_cents=9900,
-        currency="USD", paid_at="2026-04-16T00:00:00.000Z",
+        request_id="grant_req_123",
+        external_payment_id="payment_123",
+        amount_cents=9900,
+        currency="USD",
+        paid_at="2026-04-16T00:00:00.000Z",
     )
     assert granted["reason_code"] == "grant_applied"
     assert granted["credits_granted"] == 10
@@ -33,7 +36,9 @@ def test_published_examples(db: Database, clock: FrozenClock) -> None:
     assert deducted["entitlement_id"] == granted["entitlement_id"]
 
     restored = ledger.restore(
-        request_id="booking-123-restore", amount=1, external_ref="booking_123",
+        request_id="booking-123-restore",
+        amount=1,
+        external_ref="booking_123",
         appointment_time="2026-05-01T10:00:00.000Z",
     )
     assert restored["reason_code"] == "restored"
@@ -52,8 +57,9 @@ def test_two_lots_consumed_by_expiry_then_restored_by_ref_then_expired(
     with db.unit_of_work() as session:
         from kotally.configs import service as configs
 
-        configs.update(session, clock, location_id="loc_1", config_id="pc_short",
-                       calendars=["cal_yoga"])
+        configs.update(
+            session, clock, location_id="loc_1", config_id="pc_short", calendars=["cal_yoga"]
+        )
     ledger = Ledger(db, clock)
     long_lot = ledger.grant(product_config_id="pc_long")["entitlement_id"]
     short_lot = ledger.grant(product_config_id="pc_short")["entitlement_id"]

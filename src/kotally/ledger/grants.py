@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from kotally.configs import repository as configs
 from kotally.contacts import repository as contacts
@@ -69,7 +69,7 @@ def _grant(ctx: LedgerContext, req: GrantRequest) -> Outcome:
 
     expires_at = None
     if config.expiry_days is not None:
-        expires_at = (req.paid_at or now) + timedelta(days=config.expiry_days)
+        expires_at = _expiry(req.paid_at or now, config.expiry_days)
     lot = Entitlement(
         id=new_id(),
         location_id=location_id,
@@ -95,6 +95,13 @@ def _grant(ctx: LedgerContext, req: GrantRequest) -> Outcome:
         credits_granted=config.credits,
         balance_after=repository.balance(ctx.session, location_id, contact.id, config.id, now),
     )
+
+
+def _expiry(start: datetime, days: int) -> datetime:
+    try:
+        return start + timedelta(days=days)
+    except OverflowError:  # paid_at near 9999-12-31: past the end of the calendar is never
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def _already_applied(ctx: LedgerContext, original: Grant) -> Outcome:

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -28,13 +28,25 @@ CONSUMPTION_ORDER = (
 )
 
 
-def live_condition(now: datetime) -> ColumnElement[bool]:
+def live_condition(now: datetime | BindParameter[datetime]) -> ColumnElement[bool]:
     """ledger.md invariant 3, less 'config active', which the selection guarantees."""
     return and_(
         Entitlement.status.in_(LIVE_STATUSES),
         Entitlement.effective_at <= now,
         or_(Entitlement.expires_at.is_(None), Entitlement.expires_at > now),
     )
+
+
+# Built once: check and deduct run it on every request, and building it cost more than running it.
+_LIVE_LOTS = (
+    scoped(select(Entitlement), Entitlement, bindparam("location_id"))
+    .where(
+        Entitlement.contact_id == bindparam("contact_id"),
+        Entitlement.product_config_id.in_(bindparam("config_ids", expanding=True)),
+        live_condition(bindparam("now")),
+    )
+    .order_by(*CONSUMPTION_ORDER)
+)
 
 
 def live_lots(
@@ -45,16 +57,13 @@ def live_lots(
     now: datetime,
 ) -> Sequence[Entitlement]:
     """The contact's live lots in the selection, in consumption order."""
-    stmt = (
-        scoped(select(Entitlement), Entitlement, location_id)
-        .where(
-            Entitlement.contact_id == contact_id,
-            Entitlement.product_config_id.in_(config_ids),
-            live_condition(now),
-        )
-        .order_by(*CONSUMPTION_ORDER)
-    )
-    return session.execute(stmt).scalars().all()
+    params = {
+        "location_id": location_id,
+        "contact_id": contact_id,
+        "config_ids": list(config_ids),
+        "now": now,
+    }
+    return session.execute(_LIVE_LOTS, params).scalars().all()
 
 
 def all_lots(
@@ -96,12 +105,20 @@ def has_usable_elsewhere(
 def balance(
     session: Session, location_id: str, contact_id: uuid.UUID, config_id: uuid.UUID, now: datetime
 ) -> int:
-    stmt = scoped(
-        select(func.coalesce(func.sum(Entitlement.credits_remaining), 0)), Entitlement, location_id
-    ).where(
-        Entitlement.contact_id == contact_id,
-        Entitlement.product_config_id == config_id,
-        live_condition(now),
+    """The contact's live credits on one config; none if the config has been deactivated since."""
+    stmt = (
+        scoped(
+            select(func.coalesce(func.sum(Entitlement.credits_remaining), 0)),
+            Entitlement,
+            location_id,
+        )
+        .join(ProductConfig, ProductConfig.id == Entitlement.product_config_id)
+        .where(
+            Entitlement.contact_id == contact_id,
+            Entitlement.product_config_id == config_id,
+            ProductConfig.active.is_(True),
+            live_condition(now),
+        )
     )
     return int(session.execute(stmt).scalar_one())
 

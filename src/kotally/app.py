@@ -126,6 +126,9 @@ def create_app(
         version=__version__,
         description="Credits and entitlements: grant, check, deduct, restore, read.",
         lifespan=lifespan,
+        # A path with a trailing slash is no endpoint: 404 ROUTE_NOT_FOUND (api-v2.md §2), not
+        # a bodiless 307 that would have clients resend a deduct elsewhere.
+        redirect_slashes=False,
     )
     app.state.kotally = rt
     app.add_middleware(KotallyMiddleware)

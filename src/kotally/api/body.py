@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -21,6 +22,17 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return dict(pairs)
 
 
+def _reject_constant(name: str) -> Any:
+    raise InvalidJson(f"{name} is not JSON.")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: no JSON number a database or client can hold
+        raise InvalidJson("A number in the body is out of range.")
+    return value
+
+
 async def read_json_object(request: Request, bytes_max: int) -> dict[str, Any]:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type != "application/json":
@@ -34,7 +46,12 @@ async def read_json_object(request: Request, bytes_max: int) -> dict[str, Any]:
         if len(body) > bytes_max:
             raise PayloadTooLarge(f"The request body is over {bytes_max} bytes.")
     try:
-        data = json.loads(body.decode("utf-8"), object_pairs_hook=_reject_duplicate_keys)
+        data = json.loads(
+            body.decode("utf-8"),
+            object_pairs_hook=_reject_duplicate_keys,
+            parse_constant=_reject_constant,  # NaN, Infinity: Python extensions, not JSON
+            parse_float=_finite_float,
+        )
     except InvalidJson:
         raise
     except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, too deep, huge numbers

@@ -10,10 +10,14 @@ from typing import Any
 
 import structlog
 from starlette.datastructures import MutableHeaders
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kotally.api.envelope import error_response
+from kotally.errors import InternalError
 from kotally.observability import LATENCY, REQUESTS, get_logger
 
+CLIENT_CLOSED_REQUEST = 499
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -49,11 +53,12 @@ class KotallyMiddleware:
         state["correlation_id"] = correlation_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id)
-        status_holder = {"status": 500}
+        status_holder = {"status": 500, "started": False}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                status_holder["started"] = True
                 headers = MutableHeaders(scope=message)
                 if "x-correlation-id" not in headers:
                     headers["X-Correlation-Id"] = state.get("correlation_id", correlation_id)
@@ -65,6 +70,20 @@ class KotallyMiddleware:
 
         try:
             await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            # The client hung up before its body arrived: nothing was done and no one is left to
+            # answer. Recorded as nginx's 499, not as a 500 of ours.
+            status_holder["status"] = CLIENT_CLOSED_REQUEST
+            state["reason_code"] = "CLIENT_DISCONNECTED"
+        except Exception as exc:
+            # Starlette runs the handler of a bare Exception outside every middleware, so its 500
+            # would lack the correlation id and security headers: answer it here instead.
+            if status_holder["started"]:
+                raise
+            log.error("unhandled error", exc_info=exc, path=scope.get("path"))
+            state["reason_code"] = InternalError.reason_code
+            cid = state.get("correlation_id", correlation_id)
+            await error_response(InternalError(), cid)(scope, receive, send_with_headers)
         finally:
             self._record(scope, state, status_holder["status"], time.perf_counter() - started)
 

@@ -64,7 +64,11 @@ class RateLimiter:
         burst = 2 * client_rate if client_rate else self.default_burst
         result = self._limiter(rate, burst).limit(f"{rate}:{burst}:{client_key}")
         state = result.state
-        reset = 0 if state.remaining > 0 and not result.limited else math.ceil(state.retry_after)
         if result.limited:
-            reset = max(reset, 1)
+            reset = max(math.ceil(state.retry_after), 1)
+        elif state.remaining > 0:
+            reset = 0
+        else:
+            # This request took the last token: the next one refills within 1/rate <= 1 second.
+            reset = 1
         return RateDecision(result.limited, rate, state.remaining, reset)

@@ -26,8 +26,15 @@ async def _principal(request: Request) -> Principal:
 
 
 Authorized = Annotated[Principal, Depends(_principal)]
+# Named `id` as in api-v2.md (`/contacts/{id}`), so a 422 names the field the client knows.
 ContactKey = Annotated[
-    str, Path(min_length=1, max_length=ID_CHARS_MAX, description="Kotally UUID, ghl or external id")
+    str,
+    Path(
+        alias="id",
+        min_length=1,
+        max_length=ID_CHARS_MAX,
+        description="Kotally UUID, ghl or external id",
+    ),
 ]
 LocationId = Annotated[str, Query(min_length=1, max_length=ID_CHARS_MAX)]
 Limit = Annotated[int, Query(ge=1, le=100)]
@@ -95,7 +102,7 @@ def _call(
     return reader(session, clock, location_id, contact_key, **page)
 
 
-@router.get("/{contact_id}", summary="A contact", **DOCS)
+@router.get("/{id}", summary="A contact", **DOCS)
 async def contact_endpoint(
     request: Request, principal: Authorized, contact_id: ContactKey, location_id: LocationId
 ) -> Response:
@@ -104,7 +111,7 @@ async def contact_endpoint(
     )
 
 
-@router.get("/{contact_id}/summary", summary="A contact and their credit summary", **DOCS)
+@router.get("/{id}/summary", summary="A contact and their credit summary", **DOCS)
 async def summary_endpoint(
     request: Request, principal: Authorized, contact_id: ContactKey, location_id: LocationId
 ) -> Response:
@@ -113,7 +120,7 @@ async def summary_endpoint(
     )
 
 
-@router.get("/{contact_id}/credits", summary="Credits available and entitlements", **DOCS)
+@router.get("/{id}/credits", summary="Credits available and entitlements", **DOCS)
 async def credits_endpoint(
     request: Request, principal: Authorized, contact_id: ContactKey, location_id: LocationId
 ) -> Response:
@@ -144,7 +151,7 @@ def _list_route(path: str, reason_code: str, reader: Reader, summary: str) -> No
 
     endpoint.__name__ = f"{reason_code}_{path.strip('/').replace('/', '_')}"
     router.add_api_route(
-        "/{contact_id}" + path,
+        "/{id}" + path,
         endpoint,
         methods=["GET"],
         summary=summary,

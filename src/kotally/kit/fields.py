@@ -18,6 +18,7 @@ AMOUNT_CENTS_MAX = 10**15
 METADATA_BYTES_MAX = 8 * 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
+_ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _no_control_chars(value: str) -> str:
@@ -27,9 +28,17 @@ def _no_control_chars(value: str) -> str:
 
 
 def _iso_string(value: Any) -> Any:
-    if not isinstance(value, str):
+    # Pydantic would also take "1777629600" as Unix seconds: ISO 8601 starts with the date.
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
         raise PydanticCustomError("datetime_type", "must be an ISO 8601 date-time string")
     return value
+
+
+def _utc(value: datetime) -> datetime:
+    try:
+        return ensure_utc(value)
+    except OverflowError:  # 0001-01-01T00:00+14:00 or 9999-12-31T23:00-14:00 leave the calendar
+        raise PydanticCustomError("datetime_range", "is outside the supported range") from None
 
 
 def _currency(value: str) -> str:
@@ -44,22 +53,37 @@ def _metadata_size(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
+# The OpenAPI description states the control-character rule too, so generated clients and
+# fuzzers know it (the validator's own message stays the one clients see).
+_NO_CONTROL_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
 Identifier = Annotated[
     str,
-    Field(min_length=1, max_length=ID_CHARS_MAX, strict=True),
+    Field(
+        min_length=1,
+        max_length=ID_CHARS_MAX,
+        strict=True,
+        json_schema_extra={"pattern": _NO_CONTROL_PATTERN},
+    ),
     AfterValidator(_no_control_chars),
 ]
 Text = Annotated[
-    str, Field(max_length=ID_CHARS_MAX, strict=True), AfterValidator(_no_control_chars)
+    str,
+    Field(max_length=ID_CHARS_MAX, strict=True, json_schema_extra={"pattern": _NO_CONTROL_PATTERN}),
+    AfterValidator(_no_control_chars),
 ]
 Amount = Annotated[int, Field(ge=1, le=AMOUNT_MAX, strict=True)]
 AmountCents = Annotated[int, Field(ge=0, le=AMOUNT_CENTS_MAX, strict=True)]
-Currency = Annotated[str, Field(strict=True), AfterValidator(_currency)]
+Currency = Annotated[
+    str,
+    Field(strict=True, json_schema_extra={"pattern": _CURRENCY.pattern}),
+    AfterValidator(_currency),
+]
 Email = Annotated[
     str,
     Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$", strict=True),
+    AfterValidator(_no_control_chars),  # \s leaves NUL, ESC and DEL through
 ]
-UtcDateTime = Annotated[datetime, BeforeValidator(_iso_string), AfterValidator(ensure_utc)]
+UtcDateTime = Annotated[datetime, BeforeValidator(_iso_string), AfterValidator(_utc)]
 Metadata = Annotated[dict[str, Any], AfterValidator(_metadata_size)]
 
 

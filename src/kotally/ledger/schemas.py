@@ -38,7 +38,19 @@ class ContactRef(BaseModel):
     field: str  # "ghl_contact_id" or "external_contact_id"
 
 
+def _is_string(name: str) -> dict[str, Any]:
+    return {"required": [name], "properties": {name: {"type": "string"}}}
+
+
 class SelectionRequest(_Request):
+    # The cross-field rules, stated in the OpenAPI description as well (api-v2.md §3).
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [_is_string("external_contact_id"), _is_string("ghl_contact_id")],
+            "anyOf": [_is_string("product_config_id"), _is_string("calendar_id")],
+        }
+    )
+
     external_contact_id: Identifier | None = None
     ghl_contact_id: Identifier | None = None
     product_config_id: Identifier | None = None
@@ -77,6 +89,12 @@ class RestoreRequest(DeductRequest):
 
 
 class GrantRequest(_Request):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [_is_string("external_contact_id"), _is_string("ghl_contact_id")]
+        }
+    )
+
     request_id: Identifier
     external_payment_id: Identifier
     external_contact_id: Identifier | None = None

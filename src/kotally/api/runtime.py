@@ -54,6 +54,12 @@ async def authorize(request: Request, scope: str) -> Principal:
     """401, then 429, then 403 MISSING_SCOPE (api-v2.md §2 precedence)."""
     rt = runtime(request)
     principal = await in_thread(rt.authenticator.authenticate, request.headers.get("authorization"))
+    admit(rt, request, principal, scope)
+    return principal
+
+
+def admit(rt: Runtime, request: Request, principal: Principal, scope: str) -> None:
+    """After authentication: 429, then 403 MISSING_SCOPE."""
     request.state.client_id = str(principal.client_id)
     decision = rt.limiter.hit(str(principal.client_id), principal.rate_limit_per_second)
     if decision is not None:
@@ -62,4 +68,3 @@ async def authorize(request: Request, scope: str) -> Principal:
             raise RateLimited()
     if scope not in principal.scopes:
         raise MissingScope(f"This endpoint needs the {scope!r} scope.")
-    return principal

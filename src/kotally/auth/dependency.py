@@ -7,7 +7,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
 
 from kotally.db.engine import Database
 from kotally.db.models import ApiClient, Location
@@ -17,6 +18,12 @@ from kotally.kit.crypto import parse_token, token_matches
 
 # last_used_at is written at most this often per client and process, not on every request.
 LAST_USED_WRITE_INTERVAL_SECONDS = 60.0
+# Built once: it runs on every request.
+_CLIENT = (
+    select(ApiClient, Location)
+    .join(Location, Location.id == ApiClient.location_id)
+    .where(ApiClient.id == bindparam("client_id"))
+)
 
 
 @dataclass(frozen=True)
@@ -42,8 +49,12 @@ class Authenticator:
         self._last_write: dict[uuid.UUID, float] = {}
         self._lock = threading.Lock()
 
-    def authenticate(self, authorization: str | None) -> Principal:
-        """Resolve a bearer token; every failure is the same 401 (no oracle)."""
+    def authenticate(self, authorization: str | None, session: Session | None = None) -> Principal:
+        """Resolve a bearer token; every failure is the same 401 (no oracle).
+
+        With `session` the lookup runs in the caller's transaction (the ledger endpoints: one
+        transaction per request instead of two) and the caller calls `touch` once it is over.
+        """
         if not authorization:
             raise Unauthorized("Send Authorization: Bearer ktly_<uuid>_<uuid>.")
         scheme, _, token = authorization.partition(" ")
@@ -51,29 +62,31 @@ class Authenticator:
         client_id = parse_token(token) if scheme.lower() == "bearer" else None
         if client_id is None:
             raise Unauthorized("The bearer token is malformed.")
-        with self._db.unit_of_work(write=False) as session:
-            row = session.execute(
-                select(ApiClient, Location)
-                .join(Location, Location.id == ApiClient.location_id)
-                .where(ApiClient.id == client_id)
-            ).first()
-            if row is None:
-                raise Unauthorized("The bearer token is not valid.")
-            client, location = row.tuple()
-            if not client.active or not token_matches(self._secret_key, token, client.token_hash):
-                raise Unauthorized("The bearer token is not valid.")
-            principal = Principal(
-                client_id=client.id,
-                location=LocationSnapshot(
-                    location.id, location.billing_status, location.cancellation_window_hours
-                ),
-                scopes=client.scope_set,
-                rate_limit_per_second=client.rate_limit_per_second,
-            )
-        self._touch(client_id)
+        if session is not None:
+            return self._resolve(session, client_id, token)
+        with self._db.unit_of_work(write=False) as own:
+            principal = self._resolve(own, client_id, token)
+        self.touch(client_id)
         return principal
 
-    def _touch(self, client_id: uuid.UUID) -> None:
+    def _resolve(self, session: Session, client_id: uuid.UUID, token: str) -> Principal:
+        row = session.execute(_CLIENT, {"client_id": client_id}).first()
+        if row is None:
+            raise Unauthorized("The bearer token is not valid.")
+        client, location = row
+        if not client.active or not token_matches(self._secret_key, token, client.token_hash):
+            raise Unauthorized("The bearer token is not valid.")
+        return Principal(
+            client_id=client.id,
+            location=LocationSnapshot(
+                location.id, location.billing_status, location.cancellation_window_hours
+            ),
+            scopes=client.scope_set,
+            rate_limit_per_second=client.rate_limit_per_second,
+        )
+
+    def touch(self, client_id: uuid.UUID) -> None:
+        """Record the client's use (at most once a minute per process), in its own transaction."""
         now = time.monotonic()
         with self._lock:
             last = self._last_write.get(client_id)

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from kotally.db.models import ProductConfig, ProductConfigLink
 from kotally.db.scoping import scoped
 
+# Built once (the check and deduct paths run it on every request).
+_GET = scoped(select(ProductConfig), ProductConfig, bindparam("location_id")).where(
+    ProductConfig.config_id == bindparam("config_id")
+)
+
 
 def get(session: Session, location_id: str, config_id: str) -> ProductConfig | None:
-    stmt = scoped(select(ProductConfig), ProductConfig, location_id).where(
-        ProductConfig.config_id == config_id
-    )
-    return session.execute(stmt).scalar_one_or_none()
+    params = {"location_id": location_id, "config_id": config_id}
+    return session.execute(_GET, params).scalar_one_or_none()
 
 
 def get_active(session: Session, location_id: str, config_id: str) -> ProductConfig | None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import case, or_, select
+from sqlalchemy import BindParameter, Select, bindparam, case, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -15,6 +16,23 @@ from kotally.kit.ids import new_id, parse_uuid
 from kotally.ledger.schemas import ContactRef
 
 
+@cache
+def _find_statement(field: str, lock: bool) -> Select[Contact]:
+    """Built once per variant: on the check and deduct paths, building a statement cost more
+    than running it."""
+    value: BindParameter[str] = bindparam("value")
+    same_field = (
+        Contact.ghl_contact_id if field == "ghl_contact_id" else Contact.external_contact_id
+    )
+    stmt = (
+        scoped(select(Contact), Contact, bindparam("location_id"))
+        .where(or_(Contact.ghl_contact_id == value, Contact.external_contact_id == value))
+        .order_by(case((same_field == value, 0), else_=1))
+        .limit(1)
+    )
+    return stmt.with_for_update() if lock else stmt
+
+
 def find(
     session: Session, location_id: str, ref: ContactRef, *, lock: bool = False
 ) -> Contact | None:
@@ -23,18 +41,9 @@ def find(
     If one contact holds the value as a ghl id and another as an external id, the one whose
     field matches the field the value was sent in wins.
     """
-    same_field = (
-        Contact.ghl_contact_id if ref.field == "ghl_contact_id" else Contact.external_contact_id
-    )
-    stmt = (
-        scoped(select(Contact), Contact, location_id)
-        .where(or_(Contact.ghl_contact_id == ref.value, Contact.external_contact_id == ref.value))
-        .order_by(case((same_field == ref.value, 0), else_=1))
-        .limit(1)
-    )
-    if lock:
-        stmt = stmt.with_for_update()
-    return session.execute(stmt).scalar_one_or_none()
+    stmt = _find_statement(ref.field, lock)
+    params = {"location_id": location_id, "value": ref.value}
+    return session.execute(stmt, params).scalar_one_or_none()
 
 
 def find_for_read(session: Session, location_id: str, any_id: str) -> Contact | None:

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Executable, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -39,15 +40,26 @@ def claim(
         "state": "in_progress",
         "created_at": now,
     }
-    dialect = session.get_bind().dialect.name
+    stmt = _claim_statement(session.get_bind().dialect.name)
+    record_id: uuid.UUID | None = session.execute(
+        stmt, {f"v_{name}": value for name, value in values.items()}
+    ).scalar_one_or_none()
+    return record_id
+
+
+@cache
+def _claim_statement(dialect: str) -> Executable:
+    """Built once per dialect: every grant, deduct and restore runs it."""
     builder = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = (
+    columns = IdempotencyRecord.__table__.c
+    names = ("id", "location_id", "request_id", "endpoint", "fingerprint", "payload", "state")
+    return (
         builder(IdempotencyRecord)
-        .values(**values)
+        .values({name: bindparam(f"v_{name}", type_=columns[name].type) for name in names})
+        .values(created_at=bindparam("v_created_at", type_=columns["created_at"].type))
         .on_conflict_do_nothing(index_elements=["location_id", "request_id"])
         .returning(IdempotencyRecord.id)
     )
-    return session.execute(stmt).scalar_one_or_none()
 
 
 def get(session: Session, location_id: str, request_id: str) -> IdempotencyRecord | None:
@@ -57,14 +69,31 @@ def get(session: Session, location_id: str, request_id: str) -> IdempotencyRecor
     return session.execute(stmt).scalar_one_or_none()
 
 
+# Built once. The record is never loaded in the session that completes it (claim returns only
+# its id), so there is nothing in the session to synchronise.
+_COMPLETE = (
+    update(IdempotencyRecord)
+    .where(IdempotencyRecord.id == bindparam("v_record_id"))
+    .values(
+        state="completed",
+        status_code=bindparam("v_status_code"),
+        response=bindparam("v_response"),
+        completed_at=bindparam("v_completed_at"),
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
 def complete(
     session: Session, record_id: uuid.UUID, status_code: int, body: dict[str, Any], now: datetime
 ) -> None:
-    session.execute(
-        update(IdempotencyRecord)
-        .where(IdempotencyRecord.id == record_id)
-        .values(state="completed", status_code=status_code, response=body, completed_at=now)
-    )
+    params = {
+        "v_record_id": record_id,
+        "v_status_code": status_code,
+        "v_response": body,
+        "v_completed_at": now,
+    }
+    session.execute(_COMPLETE, params)
 
 
 def release(session: Session, record_id: uuid.UUID) -> None:

@@ -26,8 +26,8 @@ class Entitlement(Base):
         Index("ix_entitlements_expiry", "status", "expires_at"),
         # Contact reads list lots newest first (keyset on created_at, id).
         Index("ix_entitlements_contact_created", "location_id", "contact_id", "created_at", "id"),
-        # The lot of a grant: payment reads and grant_already_applied.
-        Index("ix_entitlements_grant", "grant_id"),
+        # The lot of a grant: payment reads and grant_already_applied (migration 0003).
+        Index("ix_entitlements_location_grant", "location_id", "grant_id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

@@ -7,18 +7,16 @@ PostgreSQL: psycopg 3, a bounded lock wait per statement, one pool per process.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from kotally.config import Settings
+from kotally.db.write_gate import SqliteWriteGate
 
 WRITE_OPTION = "kotally_write"
 
@@ -104,12 +102,11 @@ class Database:
         self._write = sessionmaker(
             bind=self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
         )
-        # SQLite: a writer that finds the file's write lock taken polls for it, sleeping 1, 2, 5 …
-        # up to 100 ms between tries, so with many threads queued the lock mostly sits free while
-        # every waiter sleeps (the benchmark saw deducts wait 6 s). One write transaction per
-        # process at a time, handed over by this lock, leaves SQLite's own lock to arbitrate only
-        # between processes. Reentrant, so a nested write unit behaves as it did without it.
-        self._write_gate = threading.RLock() if self.dialect == "sqlite" else None
+        self._write_gate = (
+            SqliteWriteGate(self.engine.url.database, settings.db_busy_timeout_seconds)
+            if self.dialect == "sqlite"
+            else None
+        )
 
     @contextmanager
     def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
@@ -118,11 +115,8 @@ class Database:
         The caller learns of a failed commit by its exception: never answer before this exits.
         """
         gate = self._write_gate if write else None
-        if gate is not None and not gate.acquire(timeout=self.settings.db_busy_timeout_seconds):
-            # What SQLite itself raises when its busy timeout runs out (a 503 at the API).
-            raise OperationalError(
-                "BEGIN IMMEDIATE", None, sqlite3.OperationalError("database is locked")
-            )
+        if gate is not None:
+            gate.acquire()
         try:
             session = (self._write if write else self._read)()
             try:
@@ -139,3 +133,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._write_gate is not None:
+            self._write_gate.close()

@@ -386,16 +386,7 @@ async def run_cases(
         except httpx.HTTPError as exc:
             figures.fail(f"{case.name}: no answer ({type(exc).__name__})")
             continue
-        try:
-            body = json.loads(response.content)
-        except ValueError:
-            body = None
-        answer = Answer(
-            response.status_code,
-            body if isinstance(body, dict) else None,
-            response.headers,
-            response.content,
-        )
+        answer = Answer.of(response)
         check_envelope(answer, figures)
         if response.status_code not in case.allowed:
             figures.fail(

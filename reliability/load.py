@@ -64,6 +64,19 @@ class Answer:
     raw: bytes = b""
     error: str | None = None
 
+    @classmethod
+    def of(cls, response: httpx.Response) -> Answer:
+        try:
+            body = json.loads(response.content)
+        except ValueError:
+            body = None
+        return cls(
+            response.status_code,
+            body if isinstance(body, dict) else None,
+            response.headers,
+            response.content,
+        )
+
     @property
     def ok(self) -> bool:
         return self.status == 200 and bool(self.body and self.body.get("ok") is True)
@@ -119,16 +132,7 @@ class Driver:
                 response = await self._client.request(method, path, **kw)
             except httpx.HTTPError as exc:
                 return Answer(0, None, None, error=type(exc).__name__)
-        try:
-            body = json.loads(response.content)
-        except ValueError:
-            body = None
-        answer = Answer(
-            response.status_code,
-            body if isinstance(body, dict) else None,
-            response.headers,
-            response.content,
-        )
+        answer = Answer.of(response)
         check_envelope(answer, self.figures)
         return answer
 

@@ -40,6 +40,24 @@ def hold_in_child(db_path: Path, hold: float) -> subprocess.Popen[str]:
     return child
 
 
+def acquire_in_another_thread(gate: SqliteWriteGate) -> OperationalError | None:
+    """What another thread of this process gets when it asks for the gate."""
+    errors: list[OperationalError] = []
+
+    def other() -> None:
+        try:
+            gate.acquire()
+        except OperationalError as exc:
+            errors.append(exc)
+        else:
+            gate.release()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    thread.join()
+    return errors[0] if errors else None
+
+
 def test_a_nested_write_unit_of_the_same_thread_passes(tmp_path: Path) -> None:
     gate = SqliteWriteGate(str(tmp_path / "k.db"), 1.0)
     gate.acquire()
@@ -54,20 +72,9 @@ def test_a_nested_write_unit_of_the_same_thread_passes(tmp_path: Path) -> None:
 def test_another_thread_waits_at_most_the_busy_timeout(tmp_path: Path) -> None:
     gate = SqliteWriteGate(str(tmp_path / "k.db"), 0.2)
     gate.acquire()
-    errors: list[BaseException] = []
-
-    def other() -> None:
-        try:
-            gate.acquire()
-        except OperationalError as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    thread.join()
+    error = acquire_in_another_thread(gate)
     gate.release()
-    assert len(errors) == 1
-    assert "database is locked" in str(errors[0])
+    assert "database is locked" in str(error)
     gate.close()
 
 
@@ -113,19 +120,8 @@ def test_two_databases_of_one_process_share_the_gate(tmp_path: Path) -> None:
     first.acquire()
     second.acquire()  # the same thread: a nested write unit, no wait on a second flock
     second.release()
-    errors: list[BaseException] = []
-
-    def other() -> None:
-        try:
-            second.acquire()
-        except OperationalError as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=other)
-    thread.start()
-    thread.join()
+    assert "database is locked" in str(acquire_in_another_thread(second))
     first.release()
-    assert len(errors) == 1
     second.acquire()
     second.release()
     first.close()

@@ -126,3 +126,13 @@ def test_two_databases_of_one_process_share_the_gate(tmp_path: Path) -> None:
     second.release()
     first.close()
     second.close()
+
+
+def test_a_closed_gate_can_be_used_again(tmp_path: Path) -> None:
+    """Like an engine after dispose(), a Database's gate works again after close()."""
+    gate = SqliteWriteGate(str(tmp_path / "k.db"), 1.0)
+    gate.close()
+    gate.acquire()
+    assert acquire_in_another_thread(gate) is not None  # held, by the gate joined again
+    gate.release()
+    gate.close()

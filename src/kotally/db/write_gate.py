@@ -85,14 +85,20 @@ class SqliteWriteGate:
         self._timeout = timeout_seconds
         in_memory = not database or database == ":memory:" or database.startswith("file::memory:")
         lock_path = None if in_memory else os.path.abspath(f"{database}-writer.lock")
+        self._lock_path = lock_path
         # In-memory databases are private to their connection: each gets a gate of its own.
         self._key = (os.getpid(), lock_path if lock_path is not None else str(id(self)))
+        self._gate: _Gate | None = None
+        self._open()
+
+    def _open(self) -> _Gate:
         with _GATES_LOCK:
             gate = _GATES.get(self._key)
             if gate is None:
-                gate = _GATES[self._key] = _Gate(lock_path)
+                gate = _GATES[self._key] = _Gate(self._lock_path)
             gate.users += 1
-        self._gate: _Gate | None = gate
+        self._gate = gate
+        return gate
 
     def acquire(self) -> None:
         gate = self._shared()
@@ -129,9 +135,8 @@ class SqliteWriteGate:
                     os.close(gate.fd)
 
     def _shared(self) -> _Gate:
-        if self._gate is None:
-            raise RuntimeError("the database has been disposed of")
         if self._key[0] != os.getpid():
             # A forked child must not share its parent's open file (it would share the lock).
             raise RuntimeError("a Database cannot be used across fork; create one in the child")
-        return self._gate
+        # Used again after close(), as an engine can be after dispose(): join the gate again.
+        return self._gate if self._gate is not None else self._open()

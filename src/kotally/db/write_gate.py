@@ -9,12 +9,14 @@ of 3 s with two `kotally serve` workers, against 0.1 s with one.
 So a write transaction first takes this gate, then BEGIN IMMEDIATE finds the lock free:
 
 - between the threads of a process, a reentrant lock (a nested write unit of the same thread
-  passes), waited on for at most the busy timeout, then 'database is locked' (a 503 at the API);
+  passes), shared by every Database of the process on that file;
 - between processes (the workers of `kotally serve`, the CLI), an exclusive flock(2) of the file
-  `<database>-writer.lock` beside the database. The kernel wakes a waiter as soon as the holder
-  lets go, and lets go for a holder that dies, kill -9 included. Only write transactions of
-  Kotally hold it, each for one transaction, so that wait is bounded by theirs. Other programs
-  writing to the file are still arbitrated by SQLite's own lock and busy timeout.
+  `<database>-writer.lock` beside the database, polled every 50 µs to 1 ms (a blocking flock
+  cannot be given a timeout). The kernel lets go of it for a holder that dies, kill -9 included.
+
+The two waits together last at most the busy timeout, then 'database is locked' (a 503 at the
+API), as SQLite's own wait would. Other programs writing to the file are still arbitrated by
+SQLite's own lock and busy timeout.
 """
 
 from __future__ import annotations
@@ -27,8 +29,7 @@ import time
 
 from sqlalchemy.exc import OperationalError
 
-# Between processes the gate is polled, from 50 µs up to every millisecond: a wait that a
-# timeout can end (a blocking flock cannot be interrupted), at a cost of one system call a try.
+# Between processes the gate is polled, from 50 µs up to every millisecond: one system call a try.
 _FIRST_PAUSE = 0.00005
 _LAST_PAUSE = 0.001
 
@@ -102,12 +103,13 @@ class SqliteWriteGate:
 
     def acquire(self) -> None:
         gate = self._shared()
+        deadline = time.monotonic() + self._timeout  # for both waits together
         if not gate.threads.acquire(timeout=self._timeout):
             raise database_is_locked()
         depth = getattr(gate.depth, "n", 0)
         if depth == 0 and gate.lock_path is not None:
             try:
-                gate.lock_file(time.monotonic() + self._timeout)
+                gate.lock_file(deadline)
             except BaseException:
                 gate.threads.release()
                 raise

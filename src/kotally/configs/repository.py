@@ -26,22 +26,26 @@ def get_active(session: Session, location_id: str, config_id: str) -> ProductCon
     return config if config is not None and config.active else None
 
 
+# Built once too: check and deduct by calendar_id run it on every request.
+_FOR_LINK = (
+    scoped(select(ProductConfig), ProductConfig, bindparam("location_id"))
+    .join(ProductConfigLink, ProductConfigLink.product_config_id == ProductConfig.id)
+    .where(
+        ProductConfigLink.location_id == bindparam("location_id"),
+        ProductConfigLink.kind == bindparam("kind"),
+        ProductConfigLink.value == bindparam("value"),
+        ProductConfig.active.is_(True),
+    )
+    .order_by(ProductConfig.config_id)
+)
+
+
 def active_for_link(
     session: Session, location_id: str, kind: str, value: str
 ) -> Sequence[ProductConfig]:
     """Active configs linked to a calendar, GHL product or Stripe price."""
-    stmt = (
-        scoped(select(ProductConfig), ProductConfig, location_id)
-        .join(ProductConfigLink, ProductConfigLink.product_config_id == ProductConfig.id)
-        .where(
-            ProductConfigLink.location_id == location_id,
-            ProductConfigLink.kind == kind,
-            ProductConfigLink.value == value,
-            ProductConfig.active.is_(True),
-        )
-        .order_by(ProductConfig.config_id)
-    )
-    return session.execute(stmt).scalars().unique().all()
+    params = {"location_id": location_id, "kind": kind, "value": value}
+    return session.execute(_FOR_LINK, params).scalars().unique().all()
 
 
 def list_all(session: Session, location_id: str) -> Sequence[ProductConfig]:

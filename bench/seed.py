@@ -29,8 +29,10 @@ import psycopg
 
 from kotally.config import Settings
 from kotally.db.engine import Database
-from kotally.db.models import ApiClient, Location, ProductConfig, ProductConfigLink
+from kotally.db.models import ApiClient, ProductConfig, ProductConfigLink
+from kotally.kit.clock import FrozenClock
 from kotally.kit.crypto import hash_token
+from kotally.locations import service as locations
 
 LOCATION_ID = "loc_bench"
 BENCH_CONFIG = "pc_bench"
@@ -192,22 +194,14 @@ class _History:
 
 
 def _fixed_rows(settings: Settings, now: datetime) -> None:
-    """Location, the two product configs and the API client, through the ORM."""
+    """The location through its service; the two product configs and the API client through the
+    ORM, because the history rows and the wrk script name their fixed ids."""
     db = Database(settings)
     try:
         with db.unit_of_work() as session:
-            session.add(
-                Location(
-                    id=LOCATION_ID,
-                    name="Benchmark Studio",
-                    timezone="UTC",
-                    billing_status="active",
-                    cancellation_window_hours=None,
-                    created_at=now,
-                    updated_at=now,
-                )
+            locations.create(
+                session, FrozenClock(now), location_id=LOCATION_ID, name="Benchmark Studio"
             )
-            session.flush()
             for config_uuid, config_id, credits in (
                 (BENCH_CONFIG_UUID, BENCH_CONFIG, BENCH_CREDITS),
                 (TRIAL_CONFIG_UUID, TRIAL_CONFIG, TRIAL_CREDITS),

@@ -6,7 +6,6 @@ description, so routes added later (the contact reads) are covered without editi
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,16 +76,7 @@ async def _send(
     else:
         url = path.replace("{id}", contact)
         response = await client.get(url, params={"location_id": location}, headers=headers)
-    try:
-        body = json.loads(response.content)
-    except ValueError:
-        body = None
-    return Answer(
-        response.status_code,
-        body if isinstance(body, dict) else None,
-        response.headers,
-        response.content,
-    )
+    return Answer.of(response)
 
 
 async def seed(client: httpx.AsyncClient, world: AccessWorld) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import AfterValidator
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
@@ -16,7 +17,7 @@ from kotally.auth.dependency import Principal
 from kotally.contacts import reads
 from kotally.errors import LocationMismatch, ValidationFailed
 from kotally.kit.clock import Clock
-from kotally.kit.fields import ID_CHARS_MAX
+from kotally.kit.fields import ID_CHARS_MAX, no_control_chars
 
 router = APIRouter(prefix="/api/v2/contacts")
 
@@ -35,6 +36,7 @@ ContactKey = Annotated[
         max_length=ID_CHARS_MAX,
         description="Kotally UUID, ghl or external id",
     ),
+    AfterValidator(no_control_chars),  # the rule of every id (kit/fields.py)
 ]
 LocationId = Annotated[str, Query(min_length=1, max_length=ID_CHARS_MAX)]
 Limit = Annotated[int, Query(ge=1, le=100)]
@@ -58,10 +60,6 @@ async def _answer(
     contact_key: str,
     **page: Any,
 ) -> Response:
-    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in contact_key):
-        raise ValidationFailed(
-            errors=[{"field": "id", "message": "must not contain control characters"}]
-        )
     if location_id != principal.location.id:
         raise LocationMismatch()
     rt = runtime(request)

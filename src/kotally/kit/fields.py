@@ -21,7 +21,7 @@ _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-def _no_control_chars(value: str) -> str:
+def no_control_chars(value: str) -> str:
     if _CONTROL.search(value):
         raise PydanticCustomError("control_chars", "must not contain control characters")
     return value
@@ -64,12 +64,12 @@ Identifier = Annotated[
         strict=True,
         json_schema_extra={"pattern": _NO_CONTROL_PATTERN},
     ),
-    AfterValidator(_no_control_chars),
+    AfterValidator(no_control_chars),
 ]
 Text = Annotated[
     str,
     Field(max_length=ID_CHARS_MAX, strict=True, json_schema_extra={"pattern": _NO_CONTROL_PATTERN}),
-    AfterValidator(_no_control_chars),
+    AfterValidator(no_control_chars),
 ]
 Amount = Annotated[int, Field(ge=1, le=AMOUNT_MAX, strict=True)]
 AmountCents = Annotated[int, Field(ge=0, le=AMOUNT_CENTS_MAX, strict=True)]
@@ -81,7 +81,7 @@ Currency = Annotated[
 Email = Annotated[
     str,
     Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$", strict=True),
-    AfterValidator(_no_control_chars),  # \s leaves NUL, ESC and DEL through
+    AfterValidator(no_control_chars),  # \s leaves NUL, ESC and DEL through
 ]
 UtcDateTime = Annotated[datetime, BeforeValidator(_iso_string), AfterValidator(_utc)]
 Metadata = Annotated[dict[str, Any], AfterValidator(_metadata_size)]

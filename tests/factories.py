@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, select
 
+from kotally.auth import service as clients
+from kotally.auth.scopes import SCOPES
+from kotally.auth.service import IssuedClient
 from kotally.configs import service as configs
 from kotally.db.engine import Database
 from kotally.db.models import Entitlement, Location
@@ -18,6 +21,7 @@ from kotally.ledger import grants, restore, service
 from kotally.ledger.context import LedgerContext
 from kotally.ledger.schemas import CheckRequest, DeductRequest, GrantRequest, RestoreRequest
 from kotally.locations import service as locations
+from tests.conftest import TEST_SECRET
 
 R = TypeVar("R", bound=BaseModel)
 M = TypeVar("M")
@@ -27,6 +31,29 @@ def make_location(db: Database, clock: Clock, location_id: str = "loc_1", **kw: 
     with db.unit_of_work() as session:
         locations.create(
             session, clock, location_id=location_id, name=f"Studio {location_id}", **kw
+        )
+
+
+def make_client(
+    db: Database,
+    clock: Clock,
+    location_id: str = "loc_1",
+    scopes: Iterable[str] = SCOPES,
+    *,
+    secret_key: str = TEST_SECRET,
+    name: str = "test client",
+    rate_limit: int | None = None,
+) -> IssuedClient:
+    """An API client and its raw token, as `kotally client create` issues them."""
+    with db.unit_of_work() as session:
+        return clients.create(
+            session,
+            clock,
+            secret_key,
+            location_id=location_id,
+            name=name,
+            scopes=scopes,
+            rate_limit_per_second=rate_limit,
         )
 
 

@@ -15,14 +15,12 @@ import structlog
 from fastapi import FastAPI
 
 from kotally.app import create_app
-from kotally.auth import service as clients
 from kotally.auth.scopes import SCOPES
 from kotally.config import Settings
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
-from kotally.locations import service as locations
 from kotally.observability import configure_logging
-from tests.factories import make_config, make_location
+from tests.factories import make_client, make_config, make_location, update_location
 
 BASE_URL = "http://kotally.test"
 SECURITY_HEADERS = {
@@ -229,17 +227,15 @@ def make_token(
     def make(
         scopes: Iterable[str] = SCOPES, location_id: str = "loc_1", rate_limit: int | None = None
     ) -> str:
-        with db.unit_of_work() as session:
-            issued = clients.create(
-                session,
-                clock,
-                api_settings.secret_key,
-                location_id=location_id,
-                name=f"test client {uuid.uuid4().hex[:8]}",
-                scopes=scopes,
-                rate_limit_per_second=rate_limit,
-            )
-            return issued.token
+        return make_client(
+            db,
+            clock,
+            location_id,
+            scopes,
+            secret_key=api_settings.secret_key,
+            name=f"test client {uuid.uuid4().hex[:8]}",
+            rate_limit=rate_limit,
+        ).token
 
     return make
 
@@ -252,8 +248,7 @@ def token(make_token: TokenFactory) -> str:
 @pytest.fixture
 def set_location(db: Database, clock: FrozenClock) -> Callable[..., None]:
     def update(location_id: str = "loc_1", **fields: Any) -> None:
-        with db.unit_of_work() as session:
-            locations.update(session, clock, location_id, **fields)
+        update_location(db, clock, location_id, **fields)
 
     return update
 

@@ -14,7 +14,7 @@ from kotally.config import Settings
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
 from tests.api.conftest import CHECK, DEDUCT, GRANT, PATHS, RESTORE, Api, TokenFactory
-from tests.factories import make_config, make_location
+from tests.factories import make_client, make_config, make_location
 
 pytestmark = pytest.mark.anyio
 
@@ -80,15 +80,7 @@ async def test_wrong_secret(api: Api, token: str) -> None:
 async def test_token_hashed_with_another_secret_key_is_rejected(
     api: Api, db: Database, clock: FrozenClock
 ) -> None:
-    with db.unit_of_work() as session:
-        other = clients.create(
-            session,
-            clock,
-            "another-secret-key-" + "x" * 32,
-            location_id="loc_1",
-            name="other",
-            scopes=SCOPES,
-        ).token
+    other = make_client(db, clock, secret_key="another-secret-key-" + "x" * 32).token
     assert_unauthorized(await api.post(PATHS["check"], CHECK, token=other))
 
 

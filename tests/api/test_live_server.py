@@ -17,14 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kotally.auth import service as clients
-from kotally.auth.scopes import SCOPES
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
 from kotally.ledger.verify import verify
 from kotally.server import GRACEFUL_SHUTDOWN_SECONDS
 from tests.conftest import TEST_SECRET
-from tests.factories import make_config, make_location
+from tests.factories import make_client, make_config, make_location
 
 pytestmark = pytest.mark.slow
 
@@ -114,10 +112,7 @@ def live_token(db: Database, clock: FrozenClock) -> str:
     # The server runs on the real clock, past 2026-05-01: no cancellation window on loc_1.
     make_location(db, clock)
     make_config(db, clock, calendars=["cal_1"])
-    with db.unit_of_work() as session:
-        return clients.create(
-            session, clock, TEST_SECRET, location_id="loc_1", name="live", scopes=SCOPES
-        ).token
+    return make_client(db, clock, name="live").token
 
 
 @pytest.fixture

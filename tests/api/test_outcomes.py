@@ -8,11 +8,10 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from kotally.configs import service as configs
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
 from tests.api.conftest import Api
-from tests.factories import make_config
+from tests.factories import make_config, update_config
 
 pytestmark = pytest.mark.anyio
 
@@ -67,8 +66,7 @@ async def test_grant_config_not_found(api: Api) -> None:
 
 
 async def test_grant_of_a_deactivated_config(api: Api, db: Database, clock: FrozenClock) -> None:
-    with db.unit_of_work() as session:
-        configs.update(session, clock, location_id="loc_1", config_id="pc_package_1", active=False)
+    update_config(db, clock, active=False)
     outcome(await api.grant(), "CONFIG_NOT_FOUND")
 
 

@@ -14,7 +14,7 @@ from kotally.config import Settings
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
 from tests.conftest import TEST_SECRET
-from tests.factories import make_config, make_location
+from tests.factories import make_client, make_config, make_location
 
 LOCATION, OTHER = "loc_rel", "loc_other"
 
@@ -24,11 +24,8 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def issue(db: Database, clock: FrozenClock, location: str, scopes: str, name: str = "c") -> str:
-    with db.unit_of_work() as session:
-        return clients.create(
-            session, clock, TEST_SECRET, location_id=location, name=name, scopes=scopes.split(",")
-        ).token
+def issue(db: Database, clock: FrozenClock, location: str, scopes: str) -> str:
+    return make_client(db, clock, location, scopes.split(","), name="c").token
 
 
 @pytest.fixture
@@ -37,14 +34,10 @@ def world(db: Database, clock: FrozenClock) -> AccessWorld:
         make_location(db, clock, location)
         make_config(db, clock, "pc_20", location_id=location, credits=20, calendars=["cal_1"])
     everything = "grant,check,deduct,restore,summary"
+    gone = make_client(db, clock, LOCATION, ["check"], name="gone")
+    rotated = make_client(db, clock, LOCATION, ["check"], name="rot")
     with db.unit_of_work() as session:
-        gone = clients.create(
-            session, clock, TEST_SECRET, location_id=LOCATION, name="gone", scopes=["check"]
-        )
         clients.deactivate(session, str(gone.client.id))
-        rotated = clients.create(
-            session, clock, TEST_SECRET, location_id=LOCATION, name="rot", scopes=["check"]
-        )
         clients.rotate(session, clock, TEST_SECRET, str(rotated.client.id))
     return AccessWorld(
         location=LOCATION,

@@ -7,6 +7,7 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -260,6 +261,17 @@ def build_client(app: FastAPI) -> httpx.AsyncClient:
 @pytest.fixture
 def app(api_settings: Settings, clock: FrozenClock, db: Database, world: None) -> FastAPI:
     return create_app(api_settings, clock=clock, db=db)
+
+
+@asynccontextmanager
+async def api_on(settings: Settings, clock: FrozenClock, token: str) -> AsyncIterator[Api]:
+    """The app on a Database of its own, built from `settings` and disposed of afterwards."""
+    database = Database(settings)
+    try:
+        async with build_client(create_app(settings, clock=clock, db=database)) as http:
+            yield Api(http, token)
+    finally:
+        database.dispose()
 
 
 @pytest.fixture

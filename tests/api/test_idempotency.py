@@ -10,13 +10,12 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from kotally.app import create_app
 from kotally.config import Settings
 from kotally.db.engine import Database
 from kotally.db.models import Entitlement, IdempotencyRecord, LedgerEntry
 from kotally.idempotency import repository
 from kotally.kit.clock import FrozenClock
-from tests.api.conftest import DEDUCT, PATHS, Api, TokenFactory, build_client
+from tests.api.conftest import DEDUCT, PATHS, Api, TokenFactory, api_on
 from tests.factories import make_config, make_location
 
 pytestmark = pytest.mark.anyio
@@ -281,12 +280,8 @@ async def short_lock_api(
 ) -> AsyncIterator[Api]:
     """The app with a 0.5 s lock wait, on its own engine."""
     settings = api_settings.model_copy(update={"db_lock_timeout_seconds": 0.5})
-    database = Database(settings)
-    try:
-        async with build_client(create_app(settings, clock=clock, db=database)) as http:
-            yield Api(http, token)
-    finally:
-        database.dispose()
+    async with api_on(settings, clock, token) as api:
+        yield api
 
 
 async def test_request_in_progress(short_lock_api: Api, db: Database, clock: FrozenClock) -> None:

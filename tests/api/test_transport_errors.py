@@ -12,12 +12,10 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
-from kotally.app import create_app
 from kotally.config import Settings
-from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
 from kotally.ledger import service
-from tests.api.conftest import CHECK, DEDUCT, GRANT, PATHS, Api, build_client
+from tests.api.conftest import CHECK, DEDUCT, GRANT, PATHS, Api, api_on
 
 pytestmark = pytest.mark.anyio
 
@@ -296,12 +294,8 @@ async def unavailable_api(
     settings = api_settings.model_copy(
         update={"database_url": unreachable_url(api_settings.database_url, tmp_path)}
     )
-    database = Database(settings)
-    try:
-        async with build_client(create_app(settings, clock=clock, db=database)) as http:
-            yield Api(http, token)
-    finally:
-        database.dispose()
+    async with api_on(settings, clock, token) as api:
+        yield api
 
 
 async def test_database_unreachable_is_503(unavailable_api: Api) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import Uuid, bindparam, text
 from sqlalchemy.engine import make_url
 
 from kotally import cli as cli_module
+from kotally.cli import common as cli_common
 from kotally.config import get_settings
 from kotally.db.engine import Database
 from kotally.db.models import ApiClient, Entitlement, Location, ProductConfig
@@ -36,7 +37,7 @@ KotallyOn = Callable[[str, str], Result]
 def kotally_on(monkeypatch: pytest.MonkeyPatch, clock: FrozenClock) -> Iterator[KotallyOn]:
     """Run `kotally <command line>` on a database url, with the test clock as the CLI's clock."""
     monkeypatch.setenv("KOTALLY_SECRET_KEY", TEST_SECRET)
-    monkeypatch.setattr(cli_module, "CLOCK", clock)
+    monkeypatch.setattr(cli_common, "CLOCK", clock)
     runner = CliRunner()
 
     def invoke(database_url: str, command: str) -> Result:

@@ -1,0 +1,108 @@
+"""`kotally location …`: locations (tenants)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from kotally.cli import main
+from kotally.cli.common import clock, echo_json, open_session, operator_errors, with_options
+from kotally.locations import service as locations
+
+
+@main.group()
+def location() -> None:
+    """Locations (tenants)."""
+
+
+_location_options = [
+    click.option("--timezone", help="IANA time zone, e.g. Europe/Berlin"),
+    click.option("--billing-status", type=click.Choice(["active", "trialing", "suspended"])),
+    click.option(
+        "--cancellation-window-hours",
+        type=click.IntRange(min=0),
+        help="restores allowed only until this many hours before the appointment",
+    ),
+]
+
+
+def _location_row(loc: Any) -> dict[str, Any]:
+    return {
+        "id": loc.id,
+        "name": loc.name,
+        "timezone": loc.timezone,
+        "billing_status": loc.billing_status,
+        "cancellation_window_hours": loc.cancellation_window_hours,
+    }
+
+
+@location.command("create")
+@click.option("--id", "location_id", required=True)
+@click.option("--name", required=True)
+@with_options(_location_options)
+@operator_errors
+def location_create(
+    location_id: str,
+    name: str,
+    timezone: str | None,
+    billing_status: str | None,
+    cancellation_window_hours: int | None,
+) -> None:
+    """Create a location."""
+    with open_session() as session:
+        loc = locations.create(
+            session,
+            clock(),
+            location_id=location_id,
+            name=name,
+            timezone=timezone or "UTC",
+            billing_status=billing_status or "active",
+            cancellation_window_hours=cancellation_window_hours,
+        )
+        row = _location_row(loc)
+    click.echo(f"location {row['id']} created")
+
+
+@location.command("update")
+@click.argument("location_id")
+@click.option("--name")
+@with_options(_location_options)
+@click.option("--no-cancellation-window", is_flag=True, help="remove the cancellation window")
+@operator_errors
+def location_update(
+    location_id: str,
+    name: str | None,
+    timezone: str | None,
+    billing_status: str | None,
+    cancellation_window_hours: int | None,
+    no_cancellation_window: bool,
+) -> None:
+    """Change a location."""
+    window: object = locations.UNSET
+    if no_cancellation_window and cancellation_window_hours is not None:
+        raise click.UsageError("give --cancellation-window-hours or --no-cancellation-window")
+    if no_cancellation_window:
+        window = None
+    elif cancellation_window_hours is not None:
+        window = cancellation_window_hours
+    with open_session() as session:
+        locations.update(
+            session,
+            clock(),
+            location_id,
+            name=name,
+            timezone=timezone,
+            billing_status=billing_status,
+            cancellation_window_hours=window,
+        )
+    click.echo(f"location {location_id} updated")
+
+
+@location.command("list")
+@operator_errors
+def location_list() -> None:
+    """List locations."""
+    with open_session(write=False) as session:
+        rows = [_location_row(loc) for loc in locations.list_all(session)]
+    echo_json(rows)

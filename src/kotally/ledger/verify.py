@@ -78,8 +78,9 @@ def _lots(session: Session, location_id: str) -> list[Violation]:
             )
         if status == "active" and remaining == 0:
             found.append(Violation("an active lot has credits", subject, "> 0", remaining))
-        if status in ("exhausted", "expired") and remaining != 0:
-            found.append(Violation(f"an {status} lot has no credits", subject, 0, remaining))
+        if status in ("exhausted", "expired", "voided") and remaining != 0:
+            article = "a" if status == "voided" else "an"
+            found.append(Violation(f"{article} {status} lot has no credits", subject, 0, remaining))
     return found
 
 

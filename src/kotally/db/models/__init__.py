@@ -8,6 +8,8 @@ from kotally.db.models.idempotency_record import IdempotencyRecord
 from kotally.db.models.ledger_entry import LedgerEntry
 from kotally.db.models.location import Location
 from kotally.db.models.product_config import ProductConfig, ProductConfigLink
+from kotally.db.models.stripe_charge import StripeChargeClawback, StripeDispute
+from kotally.db.models.stripe_link import StripeGrantLink, StripeInvoicePayment
 
 __all__ = [
     "ApiClient",
@@ -21,4 +23,8 @@ __all__ = [
     "Location",
     "ProductConfig",
     "ProductConfigLink",
+    "StripeChargeClawback",
+    "StripeDispute",
+    "StripeGrantLink",
+    "StripeInvoicePayment",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kotally.errors import IdempotencyKeyReused
 from kotally.ledger.clawback import ClawbackRequest, clawback
 from kotally.ledger.pause import PauseRequest, pause, resume
 from kotally.webhooks.handling import EventContext, Result
@@ -40,7 +41,7 @@ def charge_refunded(ctx: EventContext, charge: dict[str, Any]) -> Result:
     if refunded == 0 and not full:
         return Result("ignored", "nothing_refunded", details={"charge": charge_id})
     request = ClawbackRequest(
-        request_id=key("refund", charge_id, refunded),
+        request_id=key("refund", charge_id, refunded),  # amount_refunded is cumulative
         reference=charge_id,
         lot_ids=tuple(lots),
         refunded_cents=refunded,
@@ -107,8 +108,17 @@ def dispute_closed(ctx: EventContext, obj: dict[str, Any]) -> Result:
 
 
 def _clawed(ctx: EventContext, request: ClawbackRequest) -> Result:
-    body = clawback(ctx.ledger(), request).body
+    try:
+        body = clawback(ctx.ledger(), request).body
+    except IdempotencyKeyReused as exc:
+        return _conflict(exc)
     return Result("processed", body["reason_code"], [request.request_id], _details(body))
+
+
+def _conflict(exc: IdempotencyKeyReused) -> Result:
+    """The same Stripe object came back with other figures (a charge's amount is fixed, so
+    only a forged or broken event does this): the first answer stands, nothing is applied."""
+    return Result("refused", exc.reason_code, details={"message": exc.message})
 
 
 def _details(body: dict[str, Any]) -> dict[str, Any]:

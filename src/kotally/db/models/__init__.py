@@ -3,6 +3,7 @@ from kotally.db.models.appointment import Appointment
 from kotally.db.models.base import Base
 from kotally.db.models.contact import Contact
 from kotally.db.models.entitlement import Entitlement
+from kotally.db.models.ghl_appointment import GhlAppointment
 from kotally.db.models.grant import Grant
 from kotally.db.models.idempotency_record import IdempotencyRecord
 from kotally.db.models.ledger_entry import LedgerEntry
@@ -10,6 +11,7 @@ from kotally.db.models.location import Location
 from kotally.db.models.product_config import ProductConfig, ProductConfigLink
 from kotally.db.models.stripe_charge import StripeChargeClawback, StripeDispute
 from kotally.db.models.stripe_link import StripeGrantLink, StripeInvoicePayment
+from kotally.db.models.webhook_event import WebhookEvent
 
 __all__ = [
     "ApiClient",
@@ -17,6 +19,7 @@ __all__ = [
     "Base",
     "Contact",
     "Entitlement",
+    "GhlAppointment",
     "Grant",
     "IdempotencyRecord",
     "LedgerEntry",
@@ -27,4 +30,5 @@ __all__ = [
     "StripeDispute",
     "StripeGrantLink",
     "StripeInvoicePayment",
+    "WebhookEvent",
 ]

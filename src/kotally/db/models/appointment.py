@@ -37,6 +37,8 @@ class Appointment(Base):
     credits_restored: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # A booking the ledger refused (e.g. INSUFFICIENT_CREDITS): shown with credits_deducted 0.
+    refusal: Mapped[str | None] = mapped_column(String(64))
 
 
 # When an appointment happened in the contact reads: its time, or when it was recorded if the

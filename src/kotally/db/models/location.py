@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, String
+from sqlalchemy import CheckConstraint, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kotally.db.models.base import Base
@@ -31,3 +31,9 @@ class Location(Base):
     cancellation_window_hours: Mapped[int | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The Stripe endpoint secret (whsec_…) of this location's Stripe account; never printed.
+    stripe_webhook_secret: Mapped[str | None] = mapped_column(Text())
+    # GHL Marketplace app state: INSTALL sets installed_at and clears uninstalled_at; while
+    # uninstalled_at is set, the location's GHL events are ignored.
+    ghl_installed_at: Mapped[datetime | None]
+    ghl_uninstalled_at: Mapped[datetime | None]

@@ -18,7 +18,7 @@ from alembic import op
 import kotally.db.types
 
 revision: str = "0005"
-down_revision: str | None = "0003"  # TEMP until 0004 lands
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

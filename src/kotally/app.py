@@ -34,6 +34,8 @@ from kotally.kit.clock import Clock, SystemClock
 from kotally.ledger import endpoints as ledger_endpoints
 from kotally.ledger.expiry import sweep
 from kotally.observability import configure_logging, get_logger
+from kotally.webhooks import endpoints as webhook_endpoints
+from kotally.webhooks.ghl import signature as ghl_signature
 
 log = get_logger("kotally.app")
 
@@ -97,6 +99,8 @@ def create_app(
 ) -> FastAPI:
     settings = settings or get_settings()
     settings.check_production()
+    # A GHL key that does not load is a configuration error: refuse to start, not 500 later.
+    ghl_signature.keys(settings.ghl_webhook_ed25519_public_key, settings.ghl_webhook_rsa_public_key)
     clock = clock or SystemClock()
     database = db or Database(settings)
     rt = Runtime(
@@ -139,6 +143,7 @@ def create_app(
     app.include_router(ledger_endpoints.router)
     app.include_router(contact_endpoints.router)
     app.include_router(system.router)
+    app.include_router(webhook_endpoints.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -9,6 +9,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "kotally-development-secret-change-me"  # noqa: S105 - refused in production
+# GHL's published Ed25519 webhook key (X-GHL-Signature), SPKI as the base64 of the DER.
+GHL_ED25519_PUBLIC_KEY = "MCowBQYDK2VwAyEAi2HR1srL4o18O8BRa7gVJY7G7bupbN3H9AwJrHCDiOg="
 
 
 class Settings(BaseSettings):
@@ -33,6 +35,12 @@ class Settings(BaseSettings):
     rate_limit_per_second: int = Field(default=50, ge=0)
     rate_limit_burst: int = Field(default=100, ge=1)
     redis_url: str | None = None
+
+    # Inbound webhooks (webhooks.md): body limit, and GHL's public keys (PEM text or base64 DER).
+    # The legacy RSA key (X-WH-Signature) has no default: unset, only Ed25519 is accepted.
+    webhook_body_bytes_max: int = Field(default=262144, ge=1024)
+    ghl_webhook_ed25519_public_key: str | None = GHL_ED25519_PUBLIC_KEY
+    ghl_webhook_rsa_public_key: str | None = None
 
     expire_sweep_interval_seconds: float = Field(default=60.0, ge=0)
     log_level: str = "INFO"

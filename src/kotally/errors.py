@@ -31,6 +31,12 @@ class Unauthorized(KotallyError):
     default_message = "A valid bearer token is required."
 
 
+class SignatureInvalid(KotallyError):
+    status = 401
+    reason_code = "SIGNATURE_INVALID"
+    default_message = "The webhook signature is missing, malformed or wrong; nothing was stored."
+
+
 class MissingScope(KotallyError):
     status = 403
     reason_code = "MISSING_SCOPE"

@@ -32,6 +32,17 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
 
+WEBHOOK_EVENTS = Counter(
+    "kotally_webhook_events_total",
+    "Webhook events stored, by provider, event type and inbox status",
+    ["provider", "type", "status"],
+)
+WEBHOOK_SIGNATURE_FAILURES = Counter(
+    "kotally_webhook_signature_failures_total",
+    "Webhook deliveries refused for their signature (401, nothing stored)",
+    ["provider"],
+)
+
 
 def metrics_payload() -> tuple[bytes, str]:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

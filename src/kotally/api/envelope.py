@@ -27,5 +27,6 @@ def error_body(error: KotallyError, correlation_id: str) -> dict[str, Any]:
 
 
 def error_response(error: KotallyError, correlation_id: str) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+    bearer = error.status == 401 and error.reason_code == "UNAUTHORIZED"
+    headers = {"WWW-Authenticate": "Bearer"} if bearer else None
     return json_response(error.status, error_body(error, correlation_id), headers)

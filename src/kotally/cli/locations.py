@@ -34,6 +34,8 @@ def _location_row(loc: Any) -> dict[str, Any]:
         "timezone": loc.timezone,
         "billing_status": loc.billing_status,
         "cancellation_window_hours": loc.cancellation_window_hours,
+        "stripe_webhook_secret_set": loc.stripe_webhook_secret is not None,
+        "ghl_installed": loc.ghl_installed_at is not None and loc.ghl_uninstalled_at is None,
     }
 
 
@@ -69,6 +71,11 @@ def location_create(
 @click.option("--name")
 @with_options(_location_options)
 @click.option("--no-cancellation-window", is_flag=True, help="remove the cancellation window")
+@click.option(
+    "--stripe-webhook-secret",
+    help="the Stripe endpoint secret (whsec_…) of this location; stored, never printed",
+)
+@click.option("--no-stripe-webhook-secret", is_flag=True, help="remove the Stripe secret")
 @operator_errors
 def location_update(
     location_id: str,
@@ -77,6 +84,8 @@ def location_update(
     billing_status: str | None,
     cancellation_window_hours: int | None,
     no_cancellation_window: bool,
+    stripe_webhook_secret: str | None,
+    no_stripe_webhook_secret: bool,
 ) -> None:
     """Change a location."""
     window: object = locations.UNSET
@@ -86,6 +95,13 @@ def location_update(
         window = None
     elif cancellation_window_hours is not None:
         window = cancellation_window_hours
+    if no_stripe_webhook_secret and stripe_webhook_secret is not None:
+        raise click.UsageError("give --stripe-webhook-secret or --no-stripe-webhook-secret")
+    secret: object = locations.UNSET
+    if no_stripe_webhook_secret:
+        secret = None
+    elif stripe_webhook_secret is not None:
+        secret = stripe_webhook_secret
     with open_session() as session:
         locations.update(
             session,
@@ -95,6 +111,7 @@ def location_update(
             timezone=timezone,
             billing_status=billing_status,
             cancellation_window_hours=window,
+            stripe_webhook_secret=secret,
         )
     click.echo(f"location {location_id} updated")
 

@@ -111,6 +111,7 @@ def _record_booking(
         return
     appointment.credits_deducted += req.amount
     appointment.status = "booked"
+    appointment.refusal = None
     appointment.updated_at = now
     if req.appointment_time is not None:
         appointment.appointment_time = req.appointment_time

@@ -77,8 +77,11 @@ def update(
     timezone: str | None = None,
     billing_status: str | None = None,
     cancellation_window_hours: object = UNSET,
+    stripe_webhook_secret: object = UNSET,
 ) -> Location:
     _check(timezone, billing_status, cancellation_window_hours)
+    if stripe_webhook_secret is not UNSET and stripe_webhook_secret is not None:
+        _check_stripe_secret(stripe_webhook_secret)
     location = get(session, location_id)
     if name is not None:
         if not name.strip():
@@ -90,8 +93,23 @@ def update(
         location.billing_status = billing_status
     if cancellation_window_hours is not UNSET:
         location.cancellation_window_hours = cancellation_window_hours  # type: ignore[assignment]
+    if stripe_webhook_secret is not UNSET:
+        location.stripe_webhook_secret = stripe_webhook_secret  # type: ignore[assignment]
     location.updated_at = clock.now()
     return location
+
+
+def _check_stripe_secret(secret: object) -> None:
+    """A Stripe endpoint secret: `whsec_` and printable characters (it is never printed)."""
+    if (
+        not isinstance(secret, str)
+        or not secret.startswith("whsec_")
+        or len(secret) <= len("whsec_")
+        or len(secret) > 255
+        or not secret.isprintable()
+        or any(c.isspace() for c in secret)
+    ):
+        raise OperatorError("the Stripe webhook secret must look like whsec_… (from Stripe)")
 
 
 def list_all(session: Session) -> Sequence[Location]:

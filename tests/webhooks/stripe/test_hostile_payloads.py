@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from kotally.webhooks.stripe import PayloadError, event_key, event_type
 from tests.webhooks.stripe import events as ev
 from tests.webhooks.stripe.conftest import StripeHooks
 
@@ -96,3 +97,16 @@ def test_unknown_types_are_ignored(hooks: StripeHooks) -> None:
     for kind in ("customer.created", "payment_intent.succeeded", 42, None):
         result = hooks.send({"id": "evt_x", "type": kind, "data": {"object": {}}})
         assert result.status == "ignored"
+
+
+def test_event_key_is_the_event_id_and_refuses_anything_else() -> None:
+    assert event_key({"id": "evt_123"}) == "evt_123"
+    for broken in ({}, {"id": 5}, {"id": ""}, {"id": "e" * 256}):
+        with pytest.raises(PayloadError):
+            event_key(broken)
+
+
+def test_event_type_is_a_bounded_string() -> None:
+    assert event_type({"type": "invoice.paid"}) == "invoice.paid"
+    assert event_type({"type": 3}) == event_type({}) == "unknown"
+    assert len(event_type({"type": "x" * 500})) == 128

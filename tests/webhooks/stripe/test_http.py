@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,7 +16,8 @@ from kotally.config import Settings
 from kotally.db.engine import Database
 from kotally.db.models import WebhookEvent
 from kotally.kit.clock import FrozenClock
-from tests.factories import make_client, rows, update_location
+from kotally.webhooks import endpoints, inbox
+from tests.factories import make_client, make_config, rows, update_location
 from tests.webhooks.stripe import events as ev
 from tests.webhooks.stripe.conftest import StripeHooks
 
@@ -217,3 +219,17 @@ async def test_other_event_types_are_ignored(stripe: Stripe) -> None:
         "event_ignored",
         "ignored",
     )
+
+
+async def test_an_unmatched_invoice_is_granted_by_replay_once_its_price_is_linked(
+    stripe: Stripe, hooks: StripeHooks, db: Database, clock: FrozenClock, settings: Settings
+) -> None:
+    inv = ev.event("invoice.paid", ev.invoice([ev.invoice_line("price_later")]))
+    first = (await stripe.post(inv)).json()
+    assert (first["status"], first["outcome"]) == ("unmatched", "CONFIG_NOT_FOUND")
+
+    make_config(db, clock, "pc_later", credits=4, stripe_prices=["price_later"])
+    event_id = uuid.UUID(first["event_id"])
+    replayed = inbox.replay(db, clock, settings, endpoints.provider_of, event_id)
+    assert (replayed.status, replayed.outcome) == ("processed", "grant_applied")
+    assert [lot.credits_granted for lot in hooks.lots()] == [4]

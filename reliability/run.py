@@ -26,6 +26,7 @@ from reliability.scenarios import (
     hardening,
     outage,
     retries,
+    webhooks,
 )
 
 Scenario = Callable[[str], Awaitable[Figures]]
@@ -37,6 +38,7 @@ SCENARIOS: dict[str, Scenario] = {
     "fuzz": fuzz.run,
     "access": lambda kind: standard("access", kind, access.attack),
     "hardening": hardening.run,
+    "webhooks": webhooks.run,
 }
 POSTGRESQL_ONLY = {"outage"}
 

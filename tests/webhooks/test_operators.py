@@ -214,3 +214,21 @@ def test_a_connection_lost_mid_event_is_503_and_nothing_is_stored(
     monkeypatch.undo()
     # The provider retries the same delivery: it is stored and applied now.
     assert hooks.send(event)["outcome"] == "deducted"
+
+
+def test_a_lock_wait_that_runs_out_is_503_and_nothing_is_stored(
+    hooks: Hooks, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kotally.errors import RequestInProgress
+
+    hooks.ledger.grant()
+
+    def busy(*args: object, **kwargs: object) -> object:
+        raise RequestInProgress()
+
+    monkeypatch.setattr(bookings, "deduct", busy)
+    response = hooks.post(appointment(start=clock.now() + timedelta(days=3), updated=clock.now()))
+    assert response.status_code == 503
+    assert response.json()["reason_code"] == "SERVICE_UNAVAILABLE"
+    assert hooks.events() == []
+    assert hooks.balance() == 10

@@ -15,7 +15,7 @@ from kotally.config import Settings
 from kotally.db.engine import Database
 from kotally.db.errors import is_unavailable
 from kotally.db.models import Location, WebhookEvent
-from kotally.errors import KotallyError, OperatorError
+from kotally.errors import KotallyError, OperatorError, RequestInProgress, ServiceUnavailable
 from kotally.kit.clock import Clock
 from kotally.kit.ids import new_id
 from kotally.observability import WEBHOOK_EVENTS, get_logger
@@ -132,6 +132,8 @@ def _process(
     except Exception as exc:
         if is_unavailable(exc):
             raise  # a 503: the whole transaction goes, the event is not stored
+        if isinstance(exc, RequestInProgress):  # a lock wait ran out: transient, as a 503
+            raise ServiceUnavailable() from exc
         log.error("webhook handler failed", exc_info=exc, event_id=str(event.id))
         result = Result("failed", "PROCESSING_FAILED")
         event.error = _error_text(exc)

@@ -139,6 +139,8 @@ def test_location_create_and_list(kotally: Kotally) -> None:
             "timezone": "Europe/Berlin",
             "billing_status": "active",
             "cancellation_window_hours": 24,
+            "stripe_webhook_secret_set": False,
+            "ghl_installed": False,
         }
     ]
 

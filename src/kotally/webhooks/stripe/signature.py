@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import stripe
-
 # Stripe's own default, and the limit webhooks.md §1 sets: `t` at most 300 s old.
 TOLERANCE_SECONDS = 300
 
@@ -20,9 +18,13 @@ def verify(payload: bytes, sig_header: str | None, secret: str, now: int) -> Non
     more than the tolerance in the future is refused too: such a header would stay valid for
     longer than 300 s.
     """
+    # Imported here: the package takes about a second to import on a loaded machine, which every
+    # server worker would otherwise pay at startup whether Stripe is used or not.
+    from stripe import SignatureVerificationError, WebhookSignature
+
     try:
-        stripe.WebhookSignature.verify_header(payload, sig_header, secret, tolerance=None)
-    except stripe.SignatureVerificationError as exc:
+        WebhookSignature.verify_header(payload, sig_header, secret, tolerance=None)
+    except SignatureVerificationError as exc:
         raise SignatureError(_first_line(str(exc))) from None
     except (UnicodeDecodeError, ValueError):
         raise SignatureError("the body is not UTF-8 text") from None

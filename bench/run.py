@@ -13,7 +13,9 @@ contact summary read. Beside them, measured in the same run on the same machine:
   (a) the database limit: the deduct transaction run by pgbench straight against PostgreSQL
       (bench/pg_deduct.sql), on the same seeded database;
   (b) the HTTP limit: a FastAPI endpoint answering constant JSON (bench/minimal_app.py) under the
-      same uvicorn settings and worker count.
+      same uvicorn settings and worker count;
+  (c) the SQLite limit: the same deduct transaction in a loop of Python's sqlite3, one transaction
+      each, with the server's `synchronous` setting (bench/sqlite_deduct.py), on the same file.
 
 Needs wrk (Debian package `wrk`; installed here when missing and running as root) and, for
 PostgreSQL, pgbench (package `postgresql-client`) and a server at KOTALLY_BENCH_POSTGRES_URL
@@ -63,6 +65,7 @@ LABELS = {
     "summary": "GET contact summary",
     "limit_a": "limit (a): deduct txn, pgbench",
     "limit_b": "limit (b): FastAPI constant JSON",
+    "limit_c": "limit (c): deduct txn, sqlite3 loop",
 }
 
 
@@ -82,6 +85,7 @@ class Result:
     app_cpu_ms: float = 0.0  # CPU time of the server processes per request
     db_cpu_ms: float = 0.0  # CPU time of the PostgreSQL backends serving it, per request
     other_cores: float = 0.0  # CPU the rest of the machine used meanwhile (noise), in cores
+    rss_mb: float = 0.0  # resident memory of the largest server worker after the run
 
 
 def log(message: str) -> None:
@@ -131,6 +135,20 @@ def worker_pids(pid: int) -> list[int]:
         if b"spawn_main" in cmdline:
             workers.append(child)
     return workers or [pid]
+
+
+def worker_rss_mb(pid: int) -> float:
+    """Resident memory (VmRSS) of the largest server worker, in MiB."""
+    largest = 0.0
+    for worker in worker_pids(pid):
+        try:
+            status = Path(f"/proc/{worker}/status").read_text()
+        except OSError:
+            continue
+        for row in status.splitlines():
+            if row.startswith("VmRSS:"):
+                largest = max(largest, int(row.split()[1]) / 1024)
+    return largest
 
 
 # --- CPU accounting: per-request cost holds up when other work shares the machine ---------------
@@ -475,15 +493,21 @@ def bench_database(
                 raw = wrk(port, workload, contacts, load.duration, load)
                 result = wrk_result(kind, ledger, workload, raw)
                 meter.stop(result, raw["duration_us"] / 1e6)
+                result.rss_mb = worker_rss_mb(pid)
                 if spy is not None:
                     spy.wait(timeout=60)
                 log(
                     f"{kind} {ledger} {workload}: {result.rps:,.0f} req/s, p50 "
                     f"{result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, failed {result.failed}, "
                     f"ok:false {result.not_ok}; CPU/req app {result.app_cpu_ms:.2f} ms, db "
-                    f"{result.db_cpu_ms:.2f} ms; other load {result.other_cores:.2f} cores"
+                    f"{result.db_cpu_ms:.2f} ms; other load {result.other_cores:.2f} cores; "
+                    f"worker RSS {result.rss_mb:.0f} MiB"
                 )
                 results.append(result)
+        if sqlite_path is not None and not args.no_limits:
+            result = limit_c(sqlite_path, contacts, load, ledger, settings.sqlite_synchronous)
+            log(f"sqlite {ledger} limit (c): {result.rps:,.0f} tx/s, p99 {result.p99_ms:.1f}")
+            results.append(result)
         if pg_url is not None and not args.no_limits:
             result = pgbench(pg_url, contacts, load, ledger)
             log(f"postgresql {ledger} limit (a): {result.rps:,.0f} tx/s, p99 {result.p99_ms:.1f}")
@@ -492,6 +516,29 @@ def bench_database(
             started = time.monotonic()
             log(f"{kind} {ledger}: {kotally(env, 'verify')} ({time.monotonic() - started:.0f} s)")
     return results
+
+
+def limit_c(path: str, contacts: int, load: Load, ledger: str, synchronous: str) -> Result:
+    """The deduct transaction in a sqlite3 loop (bench/sqlite_deduct.py), its own process."""
+    cmd = [sys.executable, "-m", "bench.sqlite_deduct", path, str(contacts)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    if load.warmup:
+        subprocess.run([*cmd, str(load.warmup), synchronous], env=env, check=True, cwd=ROOT,
+                       capture_output=True)  # fmt: skip
+    out = subprocess.run(
+        [*cmd, str(load.duration), synchronous], env=env, check=True, cwd=ROOT,
+        capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    raw = json.loads(out.strip().splitlines()[-1])
+    return Result(
+        db="sqlite",
+        ledger=ledger,
+        workload="limit_c",
+        rps=raw["requests"] / raw["seconds"],
+        p50_ms=raw["p50_ms"],
+        p99_ms=raw["p99_ms"],
+        requests=int(raw["requests"]),
+    )
 
 
 def limit_b(args: argparse.Namespace, load: Load) -> Result:
@@ -507,6 +554,7 @@ def limit_b(args: argparse.Namespace, load: Load) -> Result:
         raw = wrk(port, "check", 1, load.duration, load)
         result = wrk_result("-", "-", "limit_b", raw)
         meter.stop(result, raw["duration_us"] / 1e6)
+        result.rss_mb = worker_rss_mb(pid)
     log(f"limit (b): {result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms")
     return result
 
@@ -531,29 +579,36 @@ def table(results: list[Result]) -> str:
     b = _find(results, "-", "-", "limit_b")
     lines = [
         "| database | ledger | workload | req/s | p50 ms | p99 ms | failed | ok:false "
-        "| ÷ limit | large ÷ small | CPU ms/req app | CPU ms/req db | other load |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| ÷ limit | large ÷ small | CPU ms/req app | CPU ms/req db | other load "
+        "| worker RSS MiB |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         if r.skipped:
-            lines.append(f"| {r.db} | {r.ledger} | {LABELS[r.workload]} | ({r.skipped}) ||||||||||")
+            lines.append(
+                f"| {r.db} | {r.ledger} | {LABELS[r.workload]} | ({r.skipped}) |||||||||||"
+            )
             continue
         ratio = ""
         a = _find(results, "postgresql", r.ledger, "limit_a")
         if r.workload == "deduct" and r.db == "postgresql" and a:
             ratio = f"{r.rps / a.rps:.2f} x (a)"
-        if r.workload == "check" and b:
+        c = _find(results, "sqlite", r.ledger, "limit_c")
+        if r.workload == "deduct" and r.db == "sqlite" and c:
+            ratio = f"{r.rps / c.rps:.2f} x (c)"
+        if r.workload in ("check", "summary") and b:
             ratio = f"{r.rps / b.rps:.2f} x (b)"
         growth = ""
         small = _find(results, r.db, "small", r.workload)
-        if r.ledger == "large" and small and r.rps and r.workload != "limit_a":
+        if r.ledger == "large" and small and r.rps and not r.workload.startswith("limit"):
             growth = f"CPU {_cost(r) / _cost(small):.2f}, req/s {small.rps / r.rps:.2f}"
         elif r.ledger == "large" and small and r.rps:
             growth = f"req/s {small.rps / r.rps:.2f}"
+        rss = f"{r.rss_mb:.0f}" if r.rss_mb else ""
         lines.append(
             f"| {r.db} | {r.ledger} | {LABELS[r.workload]} | {r.rps:,.0f} | {r.p50_ms:.1f} "
             f"| {r.p99_ms:.1f} | {r.failed} | {r.not_ok} | {ratio} | {growth} "
-            f"| {r.app_cpu_ms:.2f} | {r.db_cpu_ms:.2f} | {r.other_cores:.2f} |"
+            f"| {r.app_cpu_ms:.2f} | {r.db_cpu_ms:.2f} | {r.other_cores:.2f} | {rss} |"
         )
     return "\n".join(lines)
 
@@ -569,28 +624,30 @@ def targets(results: list[Result]) -> list[str]:
         a = _find(results, "postgresql", ledger, "limit_a")
         d = _find(results, "postgresql", ledger, "deduct")
         if a and d:
-            ok = d.rps >= 0.7 * a.rps and d.p99_ms <= 25 and d.failed == 0
+            ok = d.rps >= 0.7 * a.rps and d.p99_ms <= 50 and d.failed == 0
             out.append(
-                f"{mark(ok)} PostgreSQL deduct ({ledger}) >= 0.7 x (a), p99 <= 25 ms, 0 failed: "
+                f"{mark(ok)} PostgreSQL deduct ({ledger}) >= 0.7 x (a), p99 <= 50 ms, 0 failed: "
                 f"{d.rps / a.rps:.2f} x, p99 {d.p99_ms:.1f} ms, {d.failed} failed"
             )
-        for db in ("sqlite", "postgresql"):
-            c = _find(results, db, ledger, "check")
-            if b and c:
-                out.append(
-                    f"{mark(c.rps >= 0.6 * b.rps)} {db} check ({ledger}) >= 0.6 x (b): "
-                    f"{c.rps / b.rps:.2f} x"
-                )
+        c = _find(results, "sqlite", ledger, "limit_c")
         s = _find(results, "sqlite", ledger, "deduct")
-        if s:
-            ok = s.rps >= 1500 and s.failed == 0
+        if c and s:
+            ok = s.rps >= 0.7 * c.rps and s.failed == 0
             out.append(
-                f"{mark(ok)} SQLite deduct ({ledger}) >= 1,500 req/s, 0 failed or locked: "
-                f"{s.rps:,.0f} req/s, {s.failed} failed"
+                f"{mark(ok)} SQLite deduct ({ledger}) >= 0.7 x (c), 0 failed: "
+                f"{s.rps / c.rps:.2f} x ({s.rps:,.0f} vs {c.rps:,.0f}), {s.failed} failed"
             )
+        for db in ("sqlite", "postgresql"):
+            for workload, share in (("check", 0.3), ("summary", 0.1)):
+                r = _find(results, db, ledger, workload)
+                if b and r:
+                    out.append(
+                        f"{mark(r.rps >= share * b.rps)} {db} {workload} ({ledger}) >= "
+                        f"{share} x (b): {r.rps / b.rps:.2f} x"
+                    )
     for r in results:
         small = _find(results, r.db, "small", r.workload)
-        if r.ledger == "large" and small and r.rps and r.workload != "limit_a":
+        if r.ledger == "large" and small and r.rps and not r.workload.startswith("limit"):
             cost = _cost(r) / _cost(small)
             out.append(
                 f"{mark(cost <= 1.2)} {r.db} {r.workload}: large ledger <= 1.2 x small (CPU per "

@@ -56,6 +56,7 @@ ENTRY = {
     "external_ref",
     "appointment_time",
     "correlation_id",
+    "actor",
     "created_at",
 }
 APPOINTMENT = {

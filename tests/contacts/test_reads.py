@@ -157,6 +157,7 @@ def test_ledger_entry_form(ledger: Ledger, read: Reader) -> None:
         "request_id": "deduct_1",
         "external_ref": "booking_1",
         "appointment_time": "2026-05-01T08:00:00.000Z",
+        "actor": entry["actor"],
         "created_at": "2026-04-16T00:00:00.000Z",
     }
 

@@ -84,6 +84,8 @@ def ledger_entry(entry: LedgerEntry, config_id: str) -> dict[str, Any]:
         "external_ref": entry.external_ref,
         "appointment_time": isoformat(entry.appointment_time),
         "correlation_id": entry.correlation_id,
+        # Who moved the credits: api:<client id>, webhook:ghl, webhook:stripe, admin:<email>, …
+        "actor": entry.actor,
         "created_at": isoformat(entry.created_at),
     }
 

@@ -1,5 +1,8 @@
+from kotally.db.models.admin_session import AdminSession
+from kotally.db.models.admin_user import AdminUser
 from kotally.db.models.api_client import ApiClient
 from kotally.db.models.appointment import Appointment
+from kotally.db.models.audit_entry import AuditEntry
 from kotally.db.models.base import Base
 from kotally.db.models.contact import Contact
 from kotally.db.models.entitlement import Entitlement
@@ -8,10 +11,14 @@ from kotally.db.models.idempotency_record import IdempotencyRecord
 from kotally.db.models.ledger_entry import LedgerEntry
 from kotally.db.models.location import Location
 from kotally.db.models.product_config import ProductConfig, ProductConfigLink
+from kotally.db.models.sign_in_attempt import SignInAttempt
 
 __all__ = [
+    "AdminSession",
+    "AdminUser",
     "ApiClient",
     "Appointment",
+    "AuditEntry",
     "Base",
     "Contact",
     "Entitlement",
@@ -21,4 +28,5 @@ __all__ = [
     "Location",
     "ProductConfig",
     "ProductConfigLink",
+    "SignInAttempt",
 ]

@@ -35,6 +35,17 @@ class Settings(BaseSettings):
     redis_url: str | None = None
 
     expire_sweep_interval_seconds: float = Field(default=60.0, ge=0)
+
+    # Admin UI (docs/admin.md): a session ends after this long without a request, and after
+    # ADMIN_SESSION_LIFETIME_SECONDS whatever its activity.
+    admin_session_idle_seconds: int = Field(default=30 * 60, ge=60)
+    admin_session_lifetime_seconds: int = Field(default=12 * 3600, ge=60)
+    # Failed sign-ins counted over this window; past either maximum, sign-in is refused (429).
+    admin_sign_in_window_seconds: int = Field(default=15 * 60, ge=1)
+    admin_sign_in_account_failures_max: int = Field(default=5, ge=1)
+    admin_sign_in_address_failures_max: int = Field(default=20, ge=1)
+    # The address the webhook URLs on the location page start with; the request's own by default.
+    public_base_url: str | None = None
     log_level: str = "INFO"
 
     def check_production(self) -> None:

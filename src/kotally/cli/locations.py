@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from kotally.audit import service as audit
+from kotally.audit import tracked
 from kotally.cli import main
 from kotally.cli.common import clock, echo_json, open_session, operator_errors, with_options
 from kotally.locations import service as locations
@@ -51,9 +53,10 @@ def location_create(
 ) -> None:
     """Create a location."""
     with open_session() as session:
-        loc = locations.create(
+        loc = tracked.create_location(
             session,
             clock(),
+            audit.cli_actor(),
             location_id=location_id,
             name=name,
             timezone=timezone or "UTC",
@@ -87,9 +90,10 @@ def location_update(
     elif cancellation_window_hours is not None:
         window = cancellation_window_hours
     with open_session() as session:
-        locations.update(
+        tracked.update_location(
             session,
             clock(),
+            audit.cli_actor(),
             location_id,
             name=name,
             timezone=timezone,

@@ -64,6 +64,9 @@ def demo_command(base_url: str) -> None:
     click.echo("demo location loc_1 with a 10-credit package pc_package_1 on calendar cal_demo_1")
     click.echo(f"demo API client {world.client_id}; token (rotated on every `kotally demo`):")
     click.echo(world.token)
+    click.echo(f"\nAdmin UI: {base_url.rstrip('/')}/admin")
+    click.echo(f"  sign in as {world.admin_email} (owner) with the password (reset on every run):")
+    click.echo(f"  {world.admin_password}")
     click.echo("\nThe published examples, ready to paste once `kotally serve` runs:")
     for line in curl_commands(base_url, world.token):
         click.echo(line)

@@ -23,6 +23,8 @@ from kotally.auth.ratelimit import RateLimiter
 from kotally.config import Settings, get_settings
 from kotally.contacts import endpoints as contact_endpoints
 from kotally.db.engine import Database
+from kotally.embed import endpoints as embed_endpoints
+from kotally.embed import page as embed_page
 from kotally.errors import (
     InternalError,
     KotallyError,
@@ -139,6 +141,8 @@ def create_app(
     app.include_router(ledger_endpoints.router)
     app.include_router(contact_endpoints.router)
     app.include_router(system.router)
+    app.include_router(embed_page.router)
+    app.include_router(embed_endpoints.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -5,6 +5,7 @@ from kotally.db.models.appointment import Appointment
 from kotally.db.models.audit_entry import AuditEntry
 from kotally.db.models.base import Base
 from kotally.db.models.contact import Contact
+from kotally.db.models.embed_session import EmbedSession
 from kotally.db.models.entitlement import Entitlement
 from kotally.db.models.grant import Grant
 from kotally.db.models.idempotency_record import IdempotencyRecord
@@ -21,6 +22,7 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Contact",
+    "EmbedSession",
     "Entitlement",
     "Grant",
     "IdempotencyRecord",

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from kotally import __version__
+from kotally.admin.endpoints import install as install_admin
 from kotally.api import system
 from kotally.api.envelope import error_response
 from kotally.api.middleware import KotallyMiddleware, correlation_id_from
@@ -141,6 +142,7 @@ def create_app(
     app.include_router(ledger_endpoints.router)
     app.include_router(contact_endpoints.router)
     app.include_router(system.router)
+    install_admin(app)
     app.include_router(embed_page.router)
     app.include_router(embed_endpoints.router)
 

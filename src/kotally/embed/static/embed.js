@@ -289,7 +289,7 @@
       append(grid, append(el("div", "balance"),
         el("p", "balance-name", item.product_config_name || item.product_config_id),
         el("p", "balance-number", item.credits_available),
-        el("p", "balance-meta", `${item.type} · ${expiry}`)));
+        el("p", "balance-meta", expiry)));
     }
     return grid;
   }

@@ -218,3 +218,19 @@ def test_opened_outside_ghl_says_so(browser: Browser, stage: Stage) -> None:
     expect(page.get_by_role("heading", name="Open this page inside HighLevel")).to_be_visible()
     expect(page.get_by_label("Search contacts")).to_be_hidden()
     page.close()
+
+
+def test_an_expired_session_signs_in_again(
+    browser: Browser, stage: Stage, clock: FrozenClock
+) -> None:
+    page = browser.new_page(viewport={"width": 800, "height": 700})
+    page.goto(stage.parent_url)
+    frame = page.frame_locator("#custom-page")
+    expect(frame.get_by_text("Newest contacts")).to_be_visible()
+    assert page.evaluate("window.asked") == 1
+    clock.advance(timedelta(minutes=16))  # the token is refused from here on
+    frame.get_by_label("Search contacts").fill("young")
+    expect(frame.locator(".result")).to_have_count(1)
+    expect(frame.locator(".result").first).to_contain_text("Cy Young")
+    assert page.evaluate("window.asked") == 2  # one new handshake, then the same read again
+    page.close()

@@ -177,3 +177,19 @@ async def test_get_on_the_session_path_is_405(embed: Embed) -> None:
     response = await embed.request("GET", "/embed/session")
     _reason(response, 405, "METHOD_NOT_ALLOWED")
     check_common(response)
+
+
+async def test_sign_ins_and_reads_are_rate_limited(
+    embed_settings: Settings, clock: FrozenClock, db: Database, ledger: Ledger
+) -> None:
+    limited = embed_settings.model_copy(update={"rate_limit_per_second": 1, "rate_limit_burst": 1})
+    transport = httpx.ASGITransport(app=build(limited, clock, db))
+    async with httpx.AsyncClient(transport=transport, base_url="http://kotally.test") as h:
+        embed = Embed(h)
+        token = await embed.sign_in()
+        response = await embed.post_session({"payload": payload()})
+        _reason(response, 429, "RATE_LIMITED")
+        assert response.headers["retry-after"]
+        # Reads count against the session's own bucket, not the sign-in one.
+        _reason(await embed.get("/embed/api/contacts", token), 200, "contacts_found")
+        _reason(await embed.get("/embed/api/contacts", token), 429, "RATE_LIMITED")

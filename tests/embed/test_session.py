@@ -10,6 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from kotally.auth.ratelimit import RateDecision
 from kotally.config import Settings
 from kotally.db.engine import Database
 from kotally.db.models import EmbedSession
@@ -179,17 +180,39 @@ async def test_get_on_the_session_path_is_405(embed: Embed) -> None:
     check_common(response)
 
 
+class _Budget:
+    """A stand-in for the rate limiter: each key may pass `allowed` times, then is limited."""
+
+    def __init__(self, allowed: int) -> None:
+        self.allowed = allowed
+        self.hits: list[str] = []
+
+    def hit(self, key: str, rate: int | None) -> RateDecision:
+        self.hits.append(key)
+        limited = self.hits.count(key) > self.allowed
+        return RateDecision(limited, 1, 0, 1 if limited else 0)
+
+
 async def test_sign_ins_and_reads_are_rate_limited(
     embed_settings: Settings, clock: FrozenClock, db: Database, ledger: Ledger
 ) -> None:
-    limited = embed_settings.model_copy(update={"rate_limit_per_second": 1, "rate_limit_burst": 1})
-    transport = httpx.ASGITransport(app=build(limited, clock, db))
+    app = build(embed_settings, clock, db)
+    budget = _Budget(allowed=1)
+    app.state.kotally.limiter = budget  # the real buckets refill with wall-clock time
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://kotally.test") as h:
         embed = Embed(h)
         token = await embed.sign_in()
         response = await embed.post_session({"payload": payload()})
         _reason(response, 429, "RATE_LIMITED")
-        assert response.headers["retry-after"]
+        assert response.headers["retry-after"] == "1"
         # Reads count against the session's own bucket, not the sign-in one.
         _reason(await embed.get("/embed/api/contacts", token), 200, "contacts_found")
         _reason(await embed.get("/embed/api/contacts", token), 429, "RATE_LIMITED")
+    (session_row,) = rows(db, EmbedSession)
+    assert budget.hits == [
+        "embed-session:127.0.0.1",
+        "embed-session:127.0.0.1",
+        f"embed:{session_row.id}",
+        f"embed:{session_row.id}",
+    ]

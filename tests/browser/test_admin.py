@@ -24,6 +24,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
+from kotally.ledger.expiry import sweep
 from kotally.server import GRACEFUL_SHUTDOWN_SECONDS
 from tests.api.test_live_server import free_port, kotally_command
 from tests.conftest import TEST_SECRET
@@ -34,6 +35,7 @@ from tests.factories import (
     make_config,
     make_location,
     update_config,
+    update_location,
 )
 
 pytestmark = pytest.mark.slow
@@ -68,8 +70,9 @@ def _seed(db: Database) -> tuple[str, str]:
     """A studio with a month of history, ending a few hours before the real now."""
     clock = FrozenClock(datetime.now(UTC) - timedelta(days=25))
     make_location(db, clock, timezone="Europe/Berlin", cancellation_window_hours=12)
+    update_location(db, clock, name="Harbour Yoga")
     make_config(db, clock, credits=10, calendars=["cal_yoga"], ghl_products=["prod_10pack"])
-    make_config(db, clock, "pc_sauna", credits=4, type_="membership", expiry_days=30)
+    make_config(db, clock, "pc_sauna", credits=4, type_="membership", expiry_days=7)
     update_config(db, clock, "pc_package_1", name="10-class pack", expiry_days=90)
     update_config(db, clock, "pc_sauna", name="Sauna membership")
     ledger = Ledger(db, clock)
@@ -103,9 +106,12 @@ def _seed(db: Database) -> tuple[str, str]:
                 appointment_time=(clock.now() + timedelta(days=1)).isoformat(),
             )
     clock.advance(timedelta(hours=2))
-    ledger.restore(
-        ghl_contact_id="ghl_ada", product_config_id="pc_package_1", external_ref="booking_4_0"
+    restored = ledger.restore(
+        ghl_contact_id="ghl_edsger", product_config_id="pc_package_1", external_ref="booking_7_1"
     )
+    assert restored["reason_code"] == "restored", restored
+    clock.advance(timedelta(hours=1))
+    assert sweep(db, clock).lots_expired > 0  # the early sauna lots: the chart shows expiries
     make_admin_user(db, clock, *OWNER[:1], "owner", OWNER[1])
     make_admin_user(db, clock, VIEWER[0], "viewer", VIEWER[1])
     return ada, make_client(db, clock, name="Booking site").token

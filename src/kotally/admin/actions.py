@@ -81,8 +81,6 @@ def adjust(
                 "credits_remaining": reply.body["credits_remaining"],
                 "amount": req.amount,
                 "reason": req.reason,
-                "contact_id": str(contact.id),
-                "request_id": req.request_id,
             },
         )
     return reply, None
@@ -133,8 +131,6 @@ def grant(
                 "product_config_id": req.product_config_id,
                 "credits_granted": reply.body["credits_granted"],
                 "reason": values["reason"],
-                "contact_id": str(contact.id),
-                "request_id": req.request_id,
             },
         )
     return reply, None

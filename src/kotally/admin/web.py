@@ -176,6 +176,17 @@ def num(value: int | None) -> str:
     return "—" if value is None else f"{value:,}"
 
 
+def shown(value: object) -> str:
+    """An audit value as a person reads it."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value) or "none"
+    return str(value)
+
+
 def signed(value: int) -> Markup:
     css = "pos" if value > 0 else "neg"
     return Markup('<span class="{}">{}</span>').format(css, f"{value:+,}".replace("-", "\u2212"))
@@ -210,7 +221,7 @@ def badge(status: str) -> Markup:
 
 
 env.filters["num"] = num
-env.globals.update(badge=badge, signed=signed)
+env.globals.update(badge=badge, signed=signed, shown=shown)
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:

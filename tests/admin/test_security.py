@@ -297,3 +297,15 @@ def test_sign_ins_are_stored_hashed(owner: AdminClient, db: Database) -> None:
     assert token not in row.id
     with db.unit_of_work(write=False) as session:
         assert session.execute(select(AdminSession).where(AdminSession.id == token)).first() is None
+
+
+def test_a_form_that_cannot_be_read_is_400_not_500(owner: AdminClient) -> None:
+    fields = {f"f{i}": "x" for i in range(300)}
+    response = owner.http.post(
+        "/admin/locations",
+        files={k: (None, v) for k, v in fields.items()},
+        headers={"X-CSRF-Token": owner.csrf},
+        follow_redirects=False,
+    )
+    assert response.status_code == 400
+    assert "could not be read" in response.text

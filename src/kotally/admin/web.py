@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import Depends, Request
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from kotally.admin import sessions
@@ -50,6 +52,17 @@ class Forbidden(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class BadForm(Exception):
+    """A form body that cannot be read (malformed multipart, too many fields): 400, not 500."""
+
+
+async def read_form(request: Request, max_fields: int = FORM_FIELDS_MAX) -> FormData:
+    try:
+        return await request.form(max_fields=max_fields, max_files=0)
+    except (StarletteHTTPException, ValueError) as exc:
+        raise BadForm() from exc
 
 
 class NotFound(Exception):
@@ -97,7 +110,7 @@ def owner(who: SignedIn) -> sessions.Current:
 
 
 async def _checked_form(request: Request, who: sessions.Current, *, write: bool = True) -> Mutation:
-    form = await request.form(max_fields=FORM_FIELDS_MAX, max_files=0)
+    form = await read_form(request)
     fields: dict[str, str] = {}
     for key in form:
         values = [v for v in form.getlist(key) if isinstance(v, str)]
@@ -261,4 +274,14 @@ async def _not_found(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", 404, title="Not found", message=exc.message)
 
 
-HANDLERS = {SignInRequired: _sign_in_required, Forbidden: _forbidden, NotFound: _not_found}
+async def _bad_form(request: Request, exc: Exception) -> Response:
+    message = "The form could not be read. Reload the page and submit it again."
+    return render(request, "error.html", 400, title="Bad form", message=message)
+
+
+HANDLERS = {
+    SignInRequired: _sign_in_required,
+    Forbidden: _forbidden,
+    NotFound: _not_found,
+    BadForm: _bad_form,
+}

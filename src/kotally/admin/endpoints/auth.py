@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from kotally.admin import sessions
-from kotally.admin.web import COOKIE, AnyForm, render, see_other
+from kotally.admin.web import COOKIE, AnyForm, read_form, render, see_other
 from kotally.api.runtime import in_thread, runtime
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -21,7 +21,7 @@ def login_page(request: Request) -> Response:
 @router.post("/login")
 async def login(request: Request) -> Response:
     rt = runtime(request)
-    form = await request.form(max_fields=10, max_files=0)
+    form = await read_form(request, max_fields=10)
     email = form.get("email")
     password = form.get("password")
     email = email[:FIELD_CHARS_MAX] if isinstance(email, str) else ""

@@ -44,7 +44,8 @@ def serve_command(host: str, port: int, workers: int) -> None:
         normalize_url(settings.database_url)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"Kotally on http://{host}:{port}  (docs: http://{host}:{port}/docs)", err=True)
+    base = f"http://{host}:{port}"
+    click.echo(f"Kotally on {base}  (docs: {base}/docs, admin UI: {base}/admin)", err=True)
     serve(settings, host=host, port=port, workers=workers)
 
 

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, select
 
+from kotally.admin import service as admin_users
 from kotally.auth import service as clients
 from kotally.auth.scopes import SCOPES
 from kotally.auth.service import IssuedClient
@@ -167,3 +168,13 @@ def studio(db: Database, clock: Clock) -> Ledger:
     make_config(db, clock, calendars=["cal_1"])
     make_config(db, clock, "pc_other", credits=5, calendars=["cal_2"])
     return Ledger(db, clock)
+
+
+def make_admin_user(
+    db: Database, clock: Clock, email: str, role: str = "owner", password: str | None = None
+) -> str:
+    """An admin UI user; returns the password (a generated one unless given)."""
+    password = password or f"pw-{uuid.uuid4().hex}"
+    with db.unit_of_work() as session:
+        admin_users.create(session, clock, email=email, role=role, password=password, actor="test")
+    return password

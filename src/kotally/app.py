@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from kotally import __version__
+from kotally.admin.endpoints import install as install_admin
 from kotally.api import system
 from kotally.api.envelope import error_response
 from kotally.api.middleware import KotallyMiddleware, correlation_id_from
@@ -23,6 +24,8 @@ from kotally.auth.ratelimit import RateLimiter
 from kotally.config import Settings, get_settings
 from kotally.contacts import endpoints as contact_endpoints
 from kotally.db.engine import Database
+from kotally.embed import endpoints as embed_endpoints
+from kotally.embed import page as embed_page
 from kotally.errors import (
     InternalError,
     KotallyError,
@@ -144,6 +147,9 @@ def create_app(
     app.include_router(contact_endpoints.router)
     app.include_router(system.router)
     app.include_router(webhook_endpoints.router)
+    install_admin(app)
+    app.include_router(embed_page.router)
+    app.include_router(embed_endpoints.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kotally.embed.frames import DEFAULT_FRAME_ANCESTORS, parse_frame_ancestors
 
 DEFAULT_SECRET_KEY = "kotally-development-secret-change-me"  # noqa: S105 - refused in production
 # GHL's published Ed25519 webhook key (X-GHL-Signature), SPKI as the base64 of the DER.
@@ -43,6 +45,28 @@ class Settings(BaseSettings):
     ghl_webhook_rsa_public_key: str | None = None
 
     expire_sweep_interval_seconds: float = Field(default=60.0, ge=0)
+
+    # Admin UI (docs/admin.md): a session ends after this long without a request, and after
+    # ADMIN_SESSION_LIFETIME_SECONDS whatever its activity.
+    admin_session_idle_seconds: int = Field(default=30 * 60, ge=60)
+    admin_session_lifetime_seconds: int = Field(default=12 * 3600, ge=60)
+    # Failed sign-ins counted over this window; past either maximum, sign-in is refused (429).
+    admin_sign_in_window_seconds: int = Field(default=15 * 60, ge=1)
+    admin_sign_in_account_failures_max: int = Field(default=5, ge=1)
+    admin_sign_in_address_failures_max: int = Field(default=20, ge=1)
+    # The address the webhook URLs on the location page start with; the request's own by default.
+    public_base_url: str | None = None
+
+    # Staff embed (docs/embed.md): the GHL app's Shared Secret that decrypts the user context;
+    # unset, every embed sign-in is refused (401). The origins allowed to frame /embed.
+    ghl_app_shared_secret: SecretStr | None = None
+    embed_frame_ancestors: str = DEFAULT_FRAME_ANCESTORS
+
+    @field_validator("embed_frame_ancestors")
+    @classmethod
+    def _frame_ancestors(cls, value: str) -> str:
+        return parse_frame_ancestors(value)
+
     log_level: str = "INFO"
 
     def check_production(self) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import secrets
 import shlex
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from kotally.admin import repository as admin_repo
+from kotally.admin import service as admin_users
 from kotally.auth import service as clients
 from kotally.auth.scopes import SCOPES
 from kotally.configs import repository as configs_repo
@@ -20,6 +23,7 @@ DEMO_LOCATION = "loc_1"
 DEMO_CONFIG = "pc_package_1"
 DEMO_CALENDAR = "cal_demo_1"
 DEMO_CLIENT_NAME = "demo (all scopes)"
+DEMO_ADMIN_EMAIL = "demo@kotally.local"
 
 PUBLISHED_EXAMPLES: list[tuple[str, str, dict[str, object] | None]] = [
     (
@@ -81,6 +85,8 @@ class DemoWorld:
     config_created: bool
     client_id: str
     token: str
+    admin_email: str
+    admin_password: str
 
 
 def ensure_demo(session: Session, clock: Clock, secret_key: str) -> DemoWorld:
@@ -134,7 +140,27 @@ def ensure_demo(session: Session, clock: Clock, secret_key: str) -> DemoWorld:
         )
     else:
         issued = clients.rotate(session, clock, secret_key, str(existing.id))
-    return DemoWorld(location_created, config_created, str(issued.client.id), issued.token)
+    password = ensure_demo_admin(session, clock)
+    return DemoWorld(
+        location_created,
+        config_created,
+        str(issued.client.id),
+        issued.token,
+        DEMO_ADMIN_EMAIL,
+        password,
+    )
+
+
+def ensure_demo_admin(session: Session, clock: Clock) -> str:
+    """The demo owner, with a fresh random password on every run (printed, like the token)."""
+    password = secrets.token_urlsafe(12)
+    if admin_repo.user_by_email(session, DEMO_ADMIN_EMAIL) is None:
+        admin_users.create(
+            session, clock, email=DEMO_ADMIN_EMAIL, role="owner", password=password, actor="demo"
+        )
+    else:
+        admin_users.reset_password(session, clock, DEMO_ADMIN_EMAIL, password, actor="demo")
+    return password
 
 
 def curl_commands(base_url: str, token: str) -> list[str]:

@@ -63,6 +63,10 @@ class KotallyMiddleware:
                 if "x-correlation-id" not in headers:
                     headers["X-Correlation-Id"] = state.get("correlation_id", correlation_id)
                 for name, value in SECURITY_HEADERS.items():
+                    # Only the staff embed's page opts out of DENY; it sends its own
+                    # CSP frame-ancestors instead (embed/page.py).
+                    if name == "X-Frame-Options" and state.get("frameable"):
+                        continue
                     headers.setdefault(name, value)
                 for name, value in (state.get("rate_headers") or {}).items():
                     headers[name] = value

@@ -14,6 +14,6 @@ def main() -> None:
     """Kotally: the credit and entitlement ledger."""
 
 
-from kotally.cli import clients, configs, ledger, locations, system, webhooks  # noqa: E402
+from kotally.cli import admin, clients, configs, ledger, locations, system, webhooks  # noqa: E402
 
-__all__ = ["clients", "configs", "ledger", "locations", "main", "system", "webhooks"]
+__all__ = ["admin", "clients", "configs", "ledger", "locations", "main", "system", "webhooks"]

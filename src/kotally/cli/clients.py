@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from kotally.audit import service as audit
+from kotally.audit import tracked
 from kotally.auth import service as clients
 from kotally.cli import main
 from kotally.cli.common import clock, echo_json, load_settings, open_session, operator_errors
@@ -47,10 +49,11 @@ def client_create(
     """Create an API client and print its token once."""
     settings = load_settings()
     with open_session() as session:
-        issued = clients.create(
+        issued = tracked.create_client(
             session,
             clock(),
             settings.secret_key,
+            audit.cli_actor(),
             location_id=location_id,
             name=name,
             scopes=scopes.split(","),
@@ -67,7 +70,9 @@ def client_rotate(client_id: str, as_json: bool) -> None:
     """Replace a client's token; the old one stops working at once."""
     settings = load_settings()
     with open_session() as session:
-        issued = clients.rotate(session, clock(), settings.secret_key, client_id)
+        issued = tracked.rotate_client(
+            session, clock(), settings.secret_key, audit.cli_actor(), client_id
+        )
     _issued(issued, as_json, "rotated")
 
 
@@ -77,7 +82,7 @@ def client_rotate(client_id: str, as_json: bool) -> None:
 def client_deactivate(client_id: str) -> None:
     """Turn a client off; its token is rejected from the next request on."""
     with open_session() as session:
-        clients.deactivate(session, client_id)
+        tracked.deactivate_client(session, clock(), audit.cli_actor(), client_id)
     click.echo(f"client {client_id} deactivated")
 
 

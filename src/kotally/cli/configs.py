@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from kotally.audit import service as audit
+from kotally.audit import tracked
 from kotally.cli import main
 from kotally.cli.common import clock, echo_json, open_session, operator_errors, with_options
 from kotally.configs import service as configs
@@ -68,9 +70,10 @@ def config_create(
 ) -> None:
     """Create a product config."""
     with open_session() as session:
-        configs.create(
+        tracked.create_config(
             session,
             clock(),
+            audit.cli_actor(),
             location_id=location_id,
             config_id=config_id,
             name=name,
@@ -112,9 +115,10 @@ def config_update(
     if no_expiry and expiry_days is not None:
         raise click.UsageError("give --expiry-days or --no-expiry, not both")
     with open_session() as session:
-        configs.update(
+        tracked.update_config(
             session,
             clock(),
+            audit.cli_actor(),
             location_id=location_id,
             config_id=config_id,
             name=name,
@@ -137,7 +141,15 @@ def config_update(
 def config_deactivate(config_id: str, location_id: str) -> None:
     """Stop granting and drawing on a product config (its lots stop being live)."""
     with open_session() as session:
-        configs.update(session, clock(), location_id=location_id, config_id=config_id, active=False)
+        tracked.update_config(
+            session,
+            clock(),
+            audit.cli_actor(),
+            location_id=location_id,
+            config_id=config_id,
+            action="product_config.deactivate",
+            active=False,
+        )
     click.echo(f"product config {config_id} deactivated")
 
 

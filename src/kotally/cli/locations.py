@@ -6,6 +6,8 @@ from typing import Any
 
 import click
 
+from kotally.audit import service as audit
+from kotally.audit import tracked
 from kotally.cli import main
 from kotally.cli.common import clock, echo_json, open_session, operator_errors, with_options
 from kotally.locations import service as locations
@@ -53,9 +55,10 @@ def location_create(
 ) -> None:
     """Create a location."""
     with open_session() as session:
-        loc = locations.create(
+        loc = tracked.create_location(
             session,
             clock(),
+            audit.cli_actor(),
             location_id=location_id,
             name=name,
             timezone=timezone or "UTC",
@@ -103,9 +106,10 @@ def location_update(
     elif stripe_webhook_secret is not None:
         secret = stripe_webhook_secret
     with open_session() as session:
-        locations.update(
+        tracked.update_location(
             session,
             clock(),
+            audit.cli_actor(),
             location_id,
             name=name,
             timezone=timezone,

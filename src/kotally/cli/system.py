@@ -44,7 +44,8 @@ def serve_command(host: str, port: int, workers: int) -> None:
         normalize_url(settings.database_url)
     except ValueError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"Kotally on http://{host}:{port}  (docs: http://{host}:{port}/docs)", err=True)
+    base = f"http://{host}:{port}"
+    click.echo(f"Kotally on {base}  (docs: {base}/docs, admin UI: {base}/admin)", err=True)
     serve(settings, host=host, port=port, workers=workers)
 
 
@@ -64,6 +65,9 @@ def demo_command(base_url: str) -> None:
     click.echo("demo location loc_1 with a 10-credit package pc_package_1 on calendar cal_demo_1")
     click.echo(f"demo API client {world.client_id}; token (rotated on every `kotally demo`):")
     click.echo(world.token)
+    click.echo(f"\nAdmin UI: {base_url.rstrip('/')}/admin")
+    click.echo(f"  sign in as {world.admin_email} (owner) with the password (reset on every run):")
+    click.echo(f"  {world.admin_password}")
     click.echo("\nThe published examples, ready to paste once `kotally serve` runs:")
     for line in curl_commands(base_url, world.token):
         click.echo(line)

@@ -30,9 +30,15 @@ def _set_links(config: ProductConfig, kind: str, values: Sequence[str]) -> None:
     for value in values:
         if not value.strip() or len(value) > 255:
             raise OperatorError(f"{kind} ids must be 1-255 characters")
-    config.links = [link for link in config.links if link.kind != kind] + [
+    # Links that stay are kept as they are: deleting and re-adding the same (kind, value) would
+    # insert before the delete is flushed and break the UNIQUE constraint.
+    wanted = dict.fromkeys(values)
+    kept = [link for link in config.links if link.kind != kind or link.value in wanted]
+    present = {link.value for link in kept if link.kind == kind}
+    config.links = kept + [
         ProductConfigLink(id=new_id(), location_id=config.location_id, kind=kind, value=value)
-        for value in dict.fromkeys(values)
+        for value in wanted
+        if value not in present
     ]
 
 

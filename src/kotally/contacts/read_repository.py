@@ -17,10 +17,18 @@ from typing import Any, TypeVarTuple
 from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from kotally.db.models import Appointment, Entitlement, Grant, LedgerEntry, ProductConfig
+from kotally.db.models import (
+    Appointment,
+    Contact,
+    Entitlement,
+    Grant,
+    LedgerEntry,
+    ProductConfig,
+)
 from kotally.db.models.appointment import APPOINTMENT_AT
 from kotally.db.models.grant import GRANT_AT
 from kotally.db.scoping import scoped
+from kotally.kit.ids import parse_uuid
 from kotally.ledger.repository import live_condition
 
 Ts = TypeVarTuple("Ts")
@@ -93,6 +101,37 @@ def _page(
         stmt = stmt.where(_resumed(key, id_col, resume, descending=descending))
     order = (key.desc(), id_col.desc()) if descending else (key.asc(), id_col.asc())
     return stmt.order_by(*order).limit(limit)
+
+
+# Contacts
+
+
+def search_contacts(
+    session: Session, location_id: str, text: str | None, resume: Resume | None, limit: int
+) -> Sequence[Contact]:
+    """Contacts of a location, newest first (created_at, then id), matching `text` if given.
+
+    A contact matches when `text` equals its Kotally UUID, ghl_contact_id or
+    external_contact_id, or appears in its name or email (case-insensitive; SQLite folds only
+    ASCII case). The substring match scans the location's contacts: fine for a studio's
+    thousands, and bounded by `limit` rows once enough have matched.
+    """
+    stmt = scoped(select(Contact), Contact, location_id)
+    if text:
+        folded = text.lower()
+        conditions = [
+            Contact.ghl_contact_id == text,
+            Contact.external_contact_id == text,
+            func.lower(Contact.name).contains(folded, autoescape=True),
+            func.lower(Contact.email).contains(folded, autoescape=True),
+        ]
+        contact_uuid = parse_uuid(text)
+        if contact_uuid is not None:
+            conditions.append(Contact.id == contact_uuid)
+        stmt = stmt.where(or_(*conditions))
+    return (
+        session.execute(_page(stmt, Contact.created_at, Contact.id, resume, limit)).scalars().all()
+    )
 
 
 # Lots

@@ -49,6 +49,7 @@ __all__ = [
     "entitlements",
     "ledger",
     "payments",
+    "search",
     "summary",
     "timeline",
 ]
@@ -63,10 +64,35 @@ LOTS_SHOWN_MAX = 100
 
 # Cursor tags: a cursor of one list is refused by the others.
 _ENTITLEMENTS, _UPCOMING, _PAST, _LEDGER, _PAYMENTS, _TIMELINE = "e", "u", "a", "l", "p", "t"
+_SEARCH = "c"
 
 # Timeline order among items at the same instant, newest first: an effect before its cause (the
 # grant entry before its payment, the deduct entry before the booking it recorded).
 _TYPE_RANK = {"ledger_entry": 2, "appointment": 1, "payment": 0}
+
+
+def search(
+    session: Session,
+    clock: Clock,
+    location_id: str,
+    text: str | None,
+    limit: int = LIMIT_DEFAULT,
+    cursor: str | None = None,
+) -> Body:
+    """Contacts matching `text` (any id exactly, or part of the name or email), newest first.
+
+    Without `text`, every contact of the location, newest first. Paged like the other lists.
+    """
+    fetch = check_limit(limit) + 1
+    resume = _time_id_cursor(cursor, _SEARCH)
+    rows = repo.search_contacts(session, location_id, text or None, resume, fetch)
+    return _paged(
+        "contacts",
+        rows,
+        limit,
+        schemas.contact,
+        lambda row: encode_cursor(_SEARCH, time_part(row.created_at), str(row.id)),
+    )
 
 
 def contact(session: Session, clock: Clock, location_id: str, contact_key: str) -> Body | None:

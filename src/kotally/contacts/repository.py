@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from functools import cache
 
@@ -56,6 +57,16 @@ def find_for_read(session: Session, location_id: str, any_id: str) -> Contact | 
         if by_uuid is not None:
             return by_uuid
     return find(session, location_id, ContactRef(value=any_id, field="ghl_contact_id"))
+
+
+def get_locked(session: Session, location_id: str, contact_id: uuid.UUID) -> Contact | None:
+    """The contact by its Kotally id, its row locked FOR UPDATE (PostgreSQL)."""
+    stmt = (
+        scoped(select(Contact), Contact, location_id)
+        .where(Contact.id == contact_id)
+        .with_for_update()
+    )
+    return session.execute(stmt).scalar_one_or_none()
 
 
 def id_taken(session: Session, location_id: str, field: str, value: str) -> bool:

@@ -14,6 +14,8 @@ MESSAGES = {
     "CANCELLATION_WINDOW_EXPIRED": "The cancellation window for this appointment has passed.",
     "NOTHING_TO_RESTORE": "There is not that much to restore.",
     "ENTITLEMENT_EXPIRED": "The entitlements the credits came from have expired.",
+    "CONTACT_NOT_FOUND": "The location has no such contact.",
+    "ENTITLEMENT_NOT_ADJUSTABLE": "The lot is voided or paused and cannot be adjusted.",
 }
 
 # Outcomes that are answered but not kept for their request_id (api-v2.md §5).

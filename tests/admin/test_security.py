@@ -25,6 +25,7 @@ PATH_VALUES = {
     "client_id": str(uuid.uuid4()),
     "contact_id": str(uuid.uuid4()),
     "email": "owner@example.com",
+    "event_id": str(uuid.uuid4()),
 }
 PUBLIC = {"/admin/login"}
 
@@ -83,6 +84,7 @@ def test_a_viewers_pages_have_no_forms_that_change_anything(viewer: AdminClient)
         "/admin/locations/loc_1/configs",
         "/admin/locations/loc_1/configs/pc_package_1",
         "/admin/audit",
+        "/admin/webhooks",
     ):
         page = viewer.get(path)
         assert page.status_code == 200, path

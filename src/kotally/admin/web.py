@@ -208,6 +208,9 @@ def signed(value: int) -> Markup:
 BADGES = {
     "active": "green",
     "processed": "green",
+    "set": "green",
+    "not set": "amber",
+    "ignored": "grey",
     "owner": "accent",
     "booked": "accent",
     "exhausted": "grey",

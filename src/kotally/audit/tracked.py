@@ -6,17 +6,22 @@ before and after snapshots around them.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from kotally.audit import service as audit
 from kotally.auth import service as clients
+from kotally.config import Settings
 from kotally.configs import service as configs
-from kotally.db.models import ApiClient, Location, ProductConfig
+from kotally.db.engine import Database
+from kotally.db.models import ApiClient, Location, ProductConfig, WebhookEvent
 from kotally.errors import OperatorError
 from kotally.kit.clock import Clock
 from kotally.locations import service as locations
+from kotally.webhooks import inbox
+from kotally.webhooks.endpoints import provider_of
 
 
 def create_location(session: Session, clock: Clock, actor: str, **fields: Any) -> Location:
@@ -181,3 +186,24 @@ def _record(
         before=before,
         after=after,
     )
+
+
+def replay_webhook(
+    db: Database, clock: Clock, settings: Settings, actor: str, event_id: uuid.UUID
+) -> WebhookEvent:
+    """Process a failed or unmatched webhook event again, recording who did it."""
+
+    def record(session: Session, status_before: str, event: WebhookEvent) -> None:
+        audit.record(
+            session,
+            clock,
+            actor=actor,
+            action="webhook.replay",
+            entity="webhook_event",
+            entity_id=str(event.id),
+            location_id=event.location_id,
+            before={"status": status_before},
+            after={"status": event.status, "outcome": event.outcome},
+        )
+
+    return inbox.replay(db, clock, settings, provider_of, event_id, on_replayed=record)

@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from kotally.audit import service as audit
+from kotally.audit import tracked
 from kotally.cli import main
 from kotally.cli.common import (
     clock,
@@ -21,8 +23,7 @@ from kotally.db.models import WebhookEvent
 from kotally.db.models.webhook_event import EVENT_STATUSES
 from kotally.errors import OperatorError
 from kotally.kit.clock import isoformat
-from kotally.webhooks import inbox, repository
-from kotally.webhooks.endpoints import provider_of
+from kotally.webhooks import repository
 
 
 @main.group()
@@ -116,7 +117,9 @@ def webhooks_replay(event_id: str) -> None:
     db = database()
     try:
         require_migrated(db)
-        event = inbox.replay(db, clock(), load_settings(), provider_of, _event_id(event_id))
+        event = tracked.replay_webhook(
+            db, clock(), load_settings(), audit.cli_actor(), _event_id(event_id)
+        )
     finally:
         db.dispose()
     click.echo(f"event {event.id} replayed: {event.status} {event.outcome or ''}".rstrip())

@@ -196,9 +196,11 @@ def replay(
     settings: Settings,
     provider_of: Callable[[str], Provider],
     event_id: uuid.UUID,
+    on_replayed: Callable[[Session, str, WebhookEvent], None] | None = None,
 ) -> WebhookEvent:
     """Process a failed or unmatched event again (kotally webhooks replay). Idempotent: every
-    effect derives its request_id from the provider object."""
+    effect derives its request_id from the provider object. `on_replayed(session, status
+    before, event)` runs in the same transaction (the audit row of who replayed it)."""
     correlation_id = str(uuid.uuid4())
     with db.unit_of_work() as session:
         event = repository.get(session, event_id, lock=True)
@@ -208,8 +210,11 @@ def replay(
             raise OperatorError(
                 f"event {event_id} is {event.status}; only failed or unmatched events are replayed"
             )
+        status_before = event.status
         _process(session, clock, settings, provider_of(event.provider), event, correlation_id)
         session.flush()
+        if on_replayed is not None:
+            on_replayed(session, status_before, event)
         session.expunge(event)
     WEBHOOK_EVENTS.labels(event.provider, _type_label(event.event_type), event.status).inc()
     return event

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -53,14 +54,36 @@ def list_events(
     provider: str | None = None,
     status: str | None = None,
     limit: int = 50,
+    before: tuple[datetime, uuid.UUID] | None = None,
 ) -> Sequence[WebhookEvent]:
-    """Newest first."""
+    """Newest first; `before` (received_at, id) of the last row of a page gives the next."""
     stmt = select(WebhookEvent)
+    if before is not None:
+        at, event_id = before
+        stmt = stmt.where(
+            or_(
+                WebhookEvent.received_at < at,
+                and_(WebhookEvent.received_at == at, WebhookEvent.id < event_id),
+            )
+        )
     if location_id is not None:
         stmt = stmt.where(WebhookEvent.location_id == location_id)
     if provider is not None:
         stmt = stmt.where(WebhookEvent.provider == provider)
     if status is not None:
         stmt = stmt.where(WebhookEvent.status == status)
-    stmt = stmt.order_by(WebhookEvent.received_at.desc(), WebhookEvent.id).limit(limit)
+    stmt = stmt.order_by(WebhookEvent.received_at.desc(), WebhookEvent.id.desc()).limit(limit)
     return session.execute(stmt).scalars().all()
+
+
+def needing_attention(session: Session) -> dict[str, dict[str, int]]:
+    """Failed and unmatched events per location: what an operator should look at."""
+    stmt = (
+        select(WebhookEvent.location_id, WebhookEvent.status, func.count())
+        .where(WebhookEvent.status.in_(("failed", "unmatched")))
+        .group_by(WebhookEvent.location_id, WebhookEvent.status)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for location_id, status, count in session.execute(stmt).all():
+        counts.setdefault(location_id or "", {})[status] = count
+    return counts

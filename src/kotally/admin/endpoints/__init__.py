@@ -5,11 +5,22 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from kotally.admin.endpoints import audit, auth, configs, contacts, locations, overview, users
+from kotally.admin.endpoints import (
+    audit,
+    auth,
+    configs,
+    contacts,
+    inbox,
+    locations,
+    overview,
+    users,
+)
 from kotally.admin.web import HANDLERS, HERE
 
 __all__ = ["ROUTERS", "install"]
-ROUTERS = tuple(m.router for m in (auth, overview, locations, configs, contacts, audit, users))
+ROUTERS = tuple(
+    m.router for m in (auth, overview, locations, configs, contacts, inbox, audit, users)
+)
 
 
 def install(app: FastAPI) -> None:

@@ -24,6 +24,7 @@ router = APIRouter(prefix="/admin/locations", include_in_schema=False)
 NOTICES = {
     "created": "Location created.",
     "saved": "Changes saved.",
+    "secret": "Stripe signing secret saved; this location's Stripe events are verified with it.",
     "deactivated": "API client deactivated; its token is refused from now on.",
 }
 
@@ -127,6 +128,25 @@ def update(request: Request, location_id: str, m: Write) -> Response:
         except OperatorError as exc:
             parsed.errors[field_of(str(exc))] = str(exc).capitalize() + "."
     return _location_page(request, location_id, form=m.form, errors=parsed.errors, status=422)
+
+
+@router.post("/{location_id}/stripe-secret")
+def set_stripe_secret(request: Request, location_id: str, m: Write) -> Response:
+    rt = runtime(request)
+    secret = m.form.get("stripe_webhook_secret", "").strip()
+    if not secret:
+        error = "Paste the signing secret of this location's Stripe endpoint (whsec_…)."
+    else:
+        try:
+            with rt.db.unit_of_work() as session:
+                location_or_404(session, location_id)
+                tracked.update_location(
+                    session, rt.clock, m.who.actor, location_id, stripe_webhook_secret=secret
+                )
+            return see_other(f"/admin/locations/{location_id}?notice=secret")
+        except OperatorError as exc:
+            error = str(exc).capitalize() + "."
+    return _location_page(request, location_id, errors={"stripe_webhook_secret": error}, status=422)
 
 
 def _clients_page(

@@ -9,6 +9,7 @@ from kotally.admin import overview
 from kotally.admin.web import SignedIn, render
 from kotally.api.runtime import runtime
 from kotally.locations import service as locations
+from kotally.webhooks import repository as webhook_events
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -23,6 +24,7 @@ def overview_page(request: Request, who: SignedIn, location: str | None = None) 
         chosen = next((loc for loc in all_locations if loc.id == location), None)
         chosen = chosen or (all_locations[0] if all_locations else None)
         series = overview.chart(session, chosen, now) if chosen else []
+        attention = webhook_events.needing_attention(session)
     return render(
         request,
         "overview.html",
@@ -30,5 +32,6 @@ def overview_page(request: Request, who: SignedIn, location: str | None = None) 
         chosen=chosen,
         series=series,
         days=overview.DAYS,
-        webhooks_available=False,
+        attention=attention,
+        names={loc.id: loc.name for loc in all_locations},
     )

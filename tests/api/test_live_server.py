@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def kotally_command() -> list[str]:
     return [sys.executable, "-c", "from kotally.cli import main; main()"]
 
 
-def wait_until_serving(server: LiveServer) -> None:
+def wait_until_serving(server: LiveServer, workers: int = WORKERS) -> None:
     """/healthz answers and every worker has logged its startup (polling, not timing)."""
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
@@ -101,7 +102,7 @@ def wait_until_serving(server: LiveServer) -> None:
             healthy = httpx.get(f"{server.base_url}/healthz", timeout=1).status_code == 200
         except httpx.TransportError:
             healthy = False
-        if healthy and started >= WORKERS:
+        if healthy and started >= workers:
             return
         time.sleep(0.1)
     pytest.fail(f"kotally serve did not start:\n{server.log.read_text()[-4000:]}")
@@ -115,8 +116,11 @@ def live_token(db: Database, clock: FrozenClock) -> str:
     return make_client(db, clock, name="live").token
 
 
-@pytest.fixture
-def server(database_url: str, live_token: str, tmp_path: Path) -> Iterator[LiveServer]:
+@contextmanager
+def running_server(
+    database_url: str, token: str, tmp_path: Path, workers: int = WORKERS
+) -> Iterator[LiveServer]:
+    """`kotally serve` on a free port of this database, up until the block ends (SIGTERM)."""
     port = free_port()
     env = {
         **os.environ,
@@ -129,15 +133,15 @@ def server(database_url: str, live_token: str, tmp_path: Path) -> Iterator[LiveS
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*kotally_command(), "serve", "--workers", str(WORKERS), "--port", str(port)],
+            [*kotally_command(), "serve", "--workers", str(workers), "--port", str(port)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, so teardown can end all of it
         )
-    live = LiveServer(process, f"http://127.0.0.1:{port}", live_token, log)
+    live = LiveServer(process, f"http://127.0.0.1:{port}", token, log)
     try:
-        wait_until_serving(live)
+        wait_until_serving(live, workers)
         yield live
     finally:
         if process.poll() is None:
@@ -147,6 +151,12 @@ def server(database_url: str, live_token: str, tmp_path: Path) -> Iterator[LiveS
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+@pytest.fixture
+def server(database_url: str, live_token: str, tmp_path: Path) -> Iterator[LiveServer]:
+    with running_server(database_url, live_token, tmp_path) as live:
+        yield live
 
 
 def test_published_examples_on_a_live_server(server: LiveServer) -> None:

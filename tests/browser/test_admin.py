@@ -8,11 +8,7 @@ phone's 390 px). The data is seeded over the last 25 days, so the overview's cha
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,9 +21,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
 from kotally.ledger.expiry import sweep
-from kotally.server import GRACEFUL_SHUTDOWN_SECONDS
-from tests.api.test_live_server import free_port, kotally_command
-from tests.conftest import TEST_SECRET
+from tests.api.test_live_server import running_server
 from tests.factories import (
     Ledger,
     make_admin_user,
@@ -43,7 +37,6 @@ pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-START_TIMEOUT_SECONDS = 60.0
 OWNER = ("owner@example.com", "owner-password-123")
 VIEWER = ("viewer@example.com", "viewer-password-123")
 PAGES = {
@@ -120,44 +113,8 @@ def _seed(db: Database) -> tuple[str, str]:
 @pytest.fixture
 def live(database_url: str, db: Database, tmp_path: Path) -> Iterator[Live]:
     ada, token = _seed(db)
-    port = free_port()
-    env = {
-        **os.environ,
-        "KOTALLY_DATABASE_URL": database_url,
-        "KOTALLY_SECRET_KEY": TEST_SECRET,
-        "KOTALLY_RATE_LIMIT_PER_SECOND": "0",
-        "KOTALLY_EXPIRE_SWEEP_INTERVAL_SECONDS": "0",
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*kotally_command(), "serve", "--port", str(port)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while True:
-            assert process.poll() is None, log.read_text()[-4000:]
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()[-4000:]
-            time.sleep(0.1)
-        yield Live(base_url, token, ada, database_url.startswith("sqlite"))
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=GRACEFUL_SHUTDOWN_SECONDS + 10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    with running_server(database_url, token, tmp_path, workers=1) as server:
+        yield Live(server.base_url, token, ada, database_url.startswith("sqlite"))
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import httpx
 from reliability.harness import LOCATION
 
 REQUEST_TIMEOUT_SECONDS = 30.0
+RESENDS = 2  # times a cut-off request is sent again when the Driver resends cut-offs
 SECURITY_HEADERS = ("x-content-type-options", "x-frame-options", "referrer-policy", "cache-control")
 # What must never reach a client: Python tracebacks, SQL text, driver names.
 _LEAK = re.compile(
@@ -63,6 +64,7 @@ class Answer:
     headers: httpx.Headers | None
     raw: bytes = b""
     error: str | None = None
+    resent: bool = False  # sent again after a cut-off: its first send may have applied
 
     @classmethod
     def of(cls, response: httpx.Response) -> Answer:
@@ -106,14 +108,28 @@ def check_envelope(answer: Answer, figures: Figures) -> None:
 class Driver:
     """One httpx client, at most `concurrency` requests in flight, each counted."""
 
-    def __init__(self, base_url: str, token: str, figures: Figures, concurrency: int = 32) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        figures: Figures,
+        concurrency: int = 32,
+        *,
+        resend_cut_offs: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.figures = figures
+        # A request cut off with no HTTP answer (a reset connection: on a loaded machine, a
+        # keep-alive connection the server closed as the client reused it) is sent again with
+        # the same body, as a client of the contract does: the request_id makes it safe.
+        self.resend_cut_offs = resend_cut_offs
         self._sem = asyncio.Semaphore(concurrency)
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers={"Authorization": f"Bearer {token}"},
             timeout=REQUEST_TIMEOUT_SECONDS,
             limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            transport=transport,
         )
 
     async def __aenter__(self) -> Driver:
@@ -126,13 +142,19 @@ class Driver:
         return await self.send("POST", path, json=body, **kw)
 
     async def send(self, method: str, path: str, **kw: Any) -> Answer:
+        resendable = self.resend_cut_offs and "request_id" in kw.get("json", {})
         async with self._sem:
-            self.figures.requests += 1
-            try:
-                response = await self._client.request(method, path, **kw)
-            except httpx.HTTPError as exc:
-                return Answer(0, None, None, error=type(exc).__name__)
+            for attempt in range(RESENDS + 1):
+                self.figures.requests += 1
+                try:
+                    response = await self._client.request(method, path, **kw)
+                    break
+                except httpx.TransportError as exc:
+                    if not resendable or attempt == RESENDS:
+                        return Answer(0, None, None, error=type(exc).__name__)
+                    self.figures.expected_errors += 1
         answer = Answer.of(response)
+        answer.resent = attempt > 0
         check_envelope(answer, self.figures)
         return answer
 

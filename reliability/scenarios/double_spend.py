@@ -18,7 +18,7 @@ CONCURRENCY = 64
 async def attack(server: Server, environment: Environment, figures: Figures) -> None:
     token = environment.clients["load"].token
     contacts = [f"ds-{i}" for i in range(CONTACTS)]
-    async with Driver(server.base_url, token, figures, CONCURRENCY) as driver:
+    async with Driver(server.base_url, token, figures, CONCURRENCY, resend_cut_offs=True) as driver:
         grants = await asyncio.gather(*(driver.post(GRANT, grant_body(c)) for c in contacts))
         if any(g.reason != "grant_applied" for g in grants):
             figures.fail("seeding grants did not all apply")

@@ -17,7 +17,7 @@ import pytest
 
 from kotally.config import Settings
 from kotally.db.engine import Database
-from kotally.db.models import Appointment, LedgerEntry, WebhookEvent
+from kotally.db.models import Appointment, LedgerEntry, Location, WebhookEvent
 from kotally.kit.clock import FrozenClock
 from kotally.webhooks import inbox
 from kotally.webhooks.ghl import events
@@ -167,3 +167,17 @@ def test_a_storm_of_200_events_in_random_order_ends_in_the_expected_state(
         from kotally.ledger.verify import verify
 
         assert verify(session) == []
+
+
+def test_installs_of_one_new_location_at_once_create_it_once(
+    shared_db: Database, clock: FrozenClock
+) -> None:
+    install = {"type": "INSTALL", "appId": "app_1", "locationId": "ghl_new", "locationName": "New"}
+    sends = [{**install, "webhookId": f"wh_install_{n}"} for n in range(THREADS)]
+    answers = _at_once(shared_db, clock, sends)
+    assert {(a["reason_code"], a["status"]) for a in answers} == {("event_processed", "processed")}
+    assert Counter(a["outcome"] for a in answers) == {
+        "location_created": 1,
+        "location_installed": THREADS - 1,
+    }
+    assert len(rows(shared_db, Location, Location.id == "ghl_new")) == 1

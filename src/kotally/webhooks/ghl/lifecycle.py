@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kotally.db.models import Location
@@ -36,16 +37,25 @@ def apply(
         return Result("processed", "location_uninstalled")
     if location is None:
         name = hint_name(payload.get("locationName")) or hint_name(payload.get("name"))
-        location = locations.create(
-            session,
-            clock,
-            location_id=location_id,
-            name=name or location_id,
-            billing_status="trialing",
-        )
-        location.ghl_installed_at = now
-        session.flush()
-        return Result("processed", "location_created")
+        try:
+            with session.begin_nested():
+                location = locations.create(
+                    session,
+                    clock,
+                    location_id=location_id,
+                    name=name or location_id,
+                    billing_status="trialing",
+                )
+                location.ghl_installed_at = now
+                session.flush()
+            return Result("processed", "location_created")
+        except IntegrityError:
+            # Another INSTALL of this new location committed first: this one installs it again.
+            location = session.get(
+                Location, location_id, with_for_update=True, populate_existing=True
+            )
+            if location is None:
+                raise
     location.ghl_installed_at = now
     location.ghl_uninstalled_at = None
     location.updated_at = now

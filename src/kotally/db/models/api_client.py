@@ -27,4 +27,9 @@ class ApiClient(Base):
 
     @property
     def scope_set(self) -> frozenset[str]:
-        return frozenset(s for s in self.scopes.split(",") if s)
+        return scope_set(self.scopes)
+
+
+def scope_set(scopes: str) -> frozenset[str]:
+    """The stored comma-separated scopes as a set."""
+    return frozenset(s for s in scopes.split(",") if s)

@@ -19,8 +19,6 @@ from kotally.api import system
 from kotally.api.envelope import error_response
 from kotally.api.middleware import KotallyMiddleware, correlation_id_from
 from kotally.api.runtime import Runtime
-from kotally.auth.dependency import Authenticator
-from kotally.auth.ratelimit import RateLimiter
 from kotally.config import Settings, get_settings
 from kotally.contacts import endpoints as contact_endpoints
 from kotally.db.engine import Database
@@ -106,13 +104,7 @@ def create_app(
     ghl_signature.keys(settings.ghl_webhook_ed25519_public_key, settings.ghl_webhook_rsa_public_key)
     clock = clock or SystemClock()
     database = db or Database(settings)
-    rt = Runtime(
-        settings=settings,
-        db=database,
-        clock=clock,
-        authenticator=Authenticator(database, clock, settings.secret_key),
-        limiter=RateLimiter(settings),
-    )
+    rt = Runtime.build(settings, database, clock)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
@@ -15,6 +18,7 @@ from kotally.auth.ratelimit import RateLimiter
 from kotally.config import Settings
 from kotally.db.engine import Database
 from kotally.db.errors import is_unavailable
+from kotally.db.group_commit import GroupCommitWriter
 from kotally.errors import MissingScope, RateLimited, ServiceUnavailable
 from kotally.kit.clock import Clock
 
@@ -28,6 +32,25 @@ class Runtime:
     clock: Clock
     authenticator: Authenticator
     limiter: RateLimiter
+    # SQLite with group commit: writes go to the writer thread, reads run on the event loop
+    # (a WAL read never waits for a writer; with Redis the rate limiter would block the loop).
+    writer: GroupCommitWriter | None = None
+
+    @property
+    def reads_inline(self) -> bool:
+        return self.writer is not None and self.settings.redis_url is None
+
+    @classmethod
+    def build(cls, settings: Settings, db: Database, clock: Clock) -> Runtime:
+        group_commit = db.dialect == "sqlite" and settings.sqlite_group_commit
+        return cls(
+            settings=settings,
+            db=db,
+            clock=clock,
+            authenticator=Authenticator(db, clock, settings.secret_key),
+            limiter=RateLimiter(settings),
+            writer=GroupCommitWriter(db) if group_commit else None,
+        )
 
 
 def runtime(request: Request) -> Runtime:
@@ -42,8 +65,37 @@ def correlation_id(request: Request) -> str:
 
 async def in_thread(func: Callable[..., T], *args: Any) -> T:
     """Run blocking database work off the event loop; database outages become 503."""
-    try:
+    with unavailable_as_503():
         return await run_in_threadpool(func, *args)
+
+
+async def read(rt: Runtime, func: Callable[..., T], *args: Any) -> T:
+    """A read-only unit of database work: on the event loop where that is cheaper (SQLite,
+    whose WAL reads never wait), else on the thread pool."""
+    if rt.reads_inline:
+        with unavailable_as_503():
+            return func(*args)
+    return await in_thread(func, *args)
+
+
+async def write(rt: Runtime, job: Callable[[Session], T]) -> T:
+    """`job(session)` in a write transaction that commits before this returns: group-committed
+    on SQLite, its own unit of work on the thread pool otherwise."""
+    if rt.writer is not None:
+        with unavailable_as_503():
+            return await rt.writer.run(job)
+
+    def own() -> T:
+        with rt.db.unit_of_work() as session:
+            return job(session)
+
+    return await in_thread(own)
+
+
+@contextmanager
+def unavailable_as_503() -> Iterator[None]:
+    try:
+        yield
     except DBAPIError as exc:
         if is_unavailable(exc):
             raise ServiceUnavailable() from exc
@@ -53,9 +105,16 @@ async def in_thread(func: Callable[..., T], *args: Any) -> T:
 async def authorize(request: Request, scope: str) -> Principal:
     """401, then 429, then 403 MISSING_SCOPE (api-v2.md §2 precedence)."""
     rt = runtime(request)
-    principal = await in_thread(rt.authenticator.authenticate, request.headers.get("authorization"))
+    principal = await read(rt, rt.authenticator.authenticate, request.headers.get("authorization"))
+    await record_use(rt, principal.client_id)
     admit(rt, request, principal, scope)
     return principal
+
+
+async def record_use(rt: Runtime, client_id: uuid.UUID) -> None:
+    """The client's last_used_at, written (on the thread pool) at most once a minute."""
+    if rt.authenticator.touch_due(client_id):
+        await run_in_threadpool(rt.authenticator.touch, client_id)
 
 
 def admit(rt: Runtime, request: Request, principal: Principal, scope: str) -> None:

@@ -65,7 +65,8 @@ class Authenticator:
         """Resolve a bearer token; every failure is the same 401 (no oracle).
 
         With `session` the lookup runs in the caller's transaction (the ledger endpoints: one
-        transaction per request instead of two) and the caller calls `touch` once it is over.
+        transaction per request instead of two). The caller records the use: `touch` once the
+        request's transaction is over (api/runtime.py `record_use`).
         """
         if not authorization:
             raise Unauthorized("Send Authorization: Bearer ktly_<uuid>_<uuid>.")
@@ -77,9 +78,7 @@ class Authenticator:
         if session is not None:
             return self._resolve(session, client_id, token)
         with self._db.unit_of_work(write=False) as own:
-            principal = self._resolve(own, client_id, token)
-        self.touch(client_id)
-        return principal
+            return self._resolve(own, client_id, token)
 
     def _resolve(self, session: Session, client_id: uuid.UUID, token: str) -> Principal:
         row = session.connection().execute(_CLIENT, {"client_id": client_id}).first()
@@ -94,6 +93,11 @@ class Authenticator:
             scopes=scope_set(scopes),
             rate_limit_per_second=rate,
         )
+
+    def touch_due(self, client_id: uuid.UUID) -> bool:
+        """Whether `touch` would write now (it writes at most once a minute per process)."""
+        last = self._last_write.get(client_id)
+        return last is None or time.monotonic() - last >= LAST_USED_WRITE_INTERVAL_SECONDS
 
     def touch(self, client_id: uuid.UUID) -> None:
         """Record the client's use (at most once a minute per process), in its own transaction."""

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from kotally.api.envelope import json_response
 from kotally.api.openapi import Outcome, error_responses
-from kotally.api.runtime import Runtime, authorize, correlation_id, in_thread, runtime
+from kotally.api.runtime import Runtime, authorize, correlation_id, read, runtime
 from kotally.auth.dependency import Principal
 from kotally.contacts import reads
 from kotally.errors import LocationMismatch, ValidationFailed
@@ -64,12 +64,12 @@ async def _answer(
         raise LocationMismatch()
     rt = runtime(request)
 
-    def read() -> dict[str, Any] | None:
+    def read_contact() -> dict[str, Any] | None:
         with rt.db.unit_of_work(write=False) as session:
             return _call(reader, session, rt, location_id, contact_key, page)
 
     try:
-        found = await in_thread(read)
+        found = await read(rt, read_contact)
     except reads.InvalidCursor as exc:
         raise ValidationFailed(errors=[{"field": "cursor", "message": str(exc)}]) from exc
     cid = correlation_id(request)

@@ -7,7 +7,7 @@ PostgreSQL: psycopg 3, a bounded lock wait per statement, one pool per process.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -99,9 +99,8 @@ class Database:
         self.engine = make_engine(settings)
         self.dialect = self.engine.dialect.name
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self._write = sessionmaker(
-            bind=self.engine.execution_options(**{WRITE_OPTION: True}), expire_on_commit=False
-        )
+        self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
+        self._write = sessionmaker(bind=self._write_engine, expire_on_commit=False)
         self._write_gate = (
             SqliteWriteGate(self.engine.url.database, settings.db_busy_timeout_seconds)
             if self.dialect == "sqlite"
@@ -127,6 +126,32 @@ class Database:
                 raise
             finally:
                 session.close()
+        finally:
+            if gate is not None:
+                gate.release()
+
+    @contextmanager
+    def write_batch(self) -> Iterator[Callable[[], Session]]:
+        """One write transaction shared by many sessions, each in a SAVEPOINT of its own.
+
+        Yields a factory of sessions joined to the transaction: a session's commit releases its
+        savepoint, its rollback undoes only its own work. Committed when the block ends, rolled
+        back whole on any error (db/group_commit.py).
+        """
+        gate = self._write_gate
+        if gate is not None:
+            gate.acquire()
+        try:
+            with self._write_engine.connect() as connection, connection.begin():
+
+                def new_session() -> Session:
+                    return Session(
+                        bind=connection,
+                        join_transaction_mode="create_savepoint",
+                        expire_on_commit=False,
+                    )
+
+                yield new_session
         finally:
             if gate is not None:
                 gate.release()

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from kotally.api.body import read_json_object, validate
 from kotally.api.envelope import json_response
 from kotally.api.openapi import post_docs
-from kotally.api.runtime import Runtime, admit, correlation_id, in_thread, runtime
+from kotally.api.runtime import Runtime, admit, correlation_id, record_use, runtime
+from kotally.api.runtime import read as runtime_read
+from kotally.api.runtime import write as runtime_write
 from kotally.auth.dependency import Principal
 from kotally.errors import KotallyError, LocationMismatch
 from kotally.idempotency.service import Reply
@@ -31,15 +35,21 @@ async def _handle(
     rt = runtime(request)
     # The body is read and validated first, but its errors are raised after authentication, in
     # the order of api-v2.md §2: so authentication, the checks and the operation share one
-    # transaction and one trip to the thread pool (the benchmark: a third of a check's cost).
+    # transaction and one trip to the database's thread (the benchmark: a third of a check's cost).
     parsed: BaseModel | KotallyError
     try:
         parsed = validate(model, await read_json_object(request, rt.settings.body_bytes_max))
     except KotallyError as error:
         parsed = error
-    reply = await in_thread(
-        _execute, rt, request, scope, operation, parsed, correlation_id(request), write
-    )
+    done = _Execution(rt, request, scope, operation, parsed, correlation_id(request))
+    try:
+        if write:
+            reply = await runtime_write(rt, done.run)
+        else:
+            reply = await runtime_read(rt, done.run_alone)
+    finally:
+        if done.principal is not None:
+            await record_use(rt, done.principal.client_id)
     request.state.reason_code = reply.body.get("reason_code")
     headers = {"X-Correlation-Id": str(reply.body.get("correlation_id"))}
     if reply.replayed:
@@ -47,34 +57,35 @@ async def _handle(
     return json_response(reply.status, reply.body, headers)
 
 
-def _execute(
-    rt: Runtime,
-    request: Request,
-    scope: str,
-    operation: Operation,
-    parsed: BaseModel | KotallyError,
-    cid: str,
-    write: bool,
-) -> Reply:
-    # One unit of work; it commits before this returns, so no answer precedes the commit.
+@dataclass
+class _Execution:
+    """One request's work in one transaction; it commits before the reply is sent."""
+
+    rt: Runtime
+    request: Request
+    scope: str
+    operation: Operation
+    parsed: BaseModel | KotallyError
+    cid: str
     principal: Principal | None = None
-    try:
-        with rt.db.unit_of_work(write=write) as session:
-            principal = rt.authenticator.authenticate(
-                request.headers.get("authorization"), session
-            )  # 401
-            admit(rt, request, principal, scope)  # 429, 403 MISSING_SCOPE
-            if isinstance(parsed, KotallyError):  # 415, 413, 400, 422
-                raise parsed
-            if getattr(parsed, "location_id", None) != principal.location.id:
-                raise LocationMismatch()
-            ctx = LedgerContext(
-                session, rt.clock, principal.location, cid, f"api:{principal.client_id}"
-            )
-            return operation(ctx, parsed)
-    finally:
-        if principal is not None:
-            rt.authenticator.touch(principal.client_id)
+
+    def run_alone(self) -> Reply:
+        with self.rt.db.unit_of_work(write=False) as session:
+            return self.run(session)
+
+    def run(self, session: Session) -> Reply:
+        rt, request = self.rt, self.request
+        principal = rt.authenticator.authenticate(request.headers.get("authorization"), session)
+        self.principal = principal  # 401 above
+        admit(rt, request, principal, self.scope)  # 429, 403 MISSING_SCOPE
+        if isinstance(self.parsed, KotallyError):  # 415, 413, 400, 422
+            raise self.parsed
+        if getattr(self.parsed, "location_id", None) != principal.location.id:
+            raise LocationMismatch()
+        ctx = LedgerContext(
+            session, rt.clock, principal.location, self.cid, f"api:{principal.client_id}"
+        )
+        return self.operation(ctx, self.parsed)
 
 
 @router.post("/grants", **post_docs(GrantRequest, "grant", "Grant a product config's credits"))

@@ -1,0 +1,80 @@
+"""Where the API's database work runs: a few threads of its own, or (SQLite with group commit)
+the event loop for reads and the writer thread for writes."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from kotally.auth.dependency import Authenticator
+from kotally.config import Settings
+from kotally.kit.clock import FrozenClock
+from tests.api.conftest import CHECK, DEDUCT, GRANT, PATHS, api_on
+
+CONCURRENT = 12
+
+
+class _Watch:
+    """Wraps the authenticator's lookup: how many run at once, and on which threads."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.lock = threading.Lock()
+        self.now = self.most = 0
+        self.threads: set[str] = set()
+        original = Authenticator._resolve
+
+        def resolve(auth: Authenticator, *args: Any) -> Any:
+            with self.lock:
+                self.now += 1
+                self.most = max(self.most, self.now)
+                self.threads.add(threading.current_thread().name)
+            try:
+                time.sleep(0.02)  # long enough for the others to pile up
+                return original(auth, *args)
+            finally:
+                with self.lock:
+                    self.now -= 1
+
+        monkeypatch.setattr(Authenticator, "_resolve", resolve)
+
+
+async def test_api_database_work_runs_on_at_most_its_threads(
+    api_settings: Settings,
+    clock: FrozenClock,
+    token: str,
+    monkeypatch: pytest.MonkeyPatch,
+    anyio_backend: str,
+) -> None:
+    settings = api_settings.model_copy(update={"api_db_threads": 2, "sqlite_group_commit": False})
+    async with api_on(settings, clock, token) as api:
+        assert (await api.post(PATHS["grant"], GRANT)).json()["reason_code"] == "grant_applied"
+        watch = _Watch(monkeypatch)
+        answers = await asyncio.gather(
+            *(api.post(PATHS["check"], CHECK) for _ in range(CONCURRENT))
+        )
+    assert {a.json()["reason_code"] for a in answers} == {"eligible"}
+    assert watch.most == 2  # twelve requests at once, two at a time
+
+
+async def test_sqlite_group_commit_reads_on_the_loop_writes_on_the_writer(
+    api_settings: Settings,
+    clock: FrozenClock,
+    token: str,
+    monkeypatch: pytest.MonkeyPatch,
+    anyio_backend: str,
+) -> None:
+    if not api_settings.database_url.startswith("sqlite"):
+        pytest.skip("group commit is SQLite's")
+    async with api_on(api_settings, clock, token) as api:
+        watch = _Watch(monkeypatch)
+        assert (await api.post(PATHS["grant"], GRANT)).json()["reason_code"] == "grant_applied"
+        deducts = [
+            api.post(PATHS["deduct"], {**DEDUCT, "request_id": f"req_x{n}"}) for n in range(4)
+        ]
+        answers = await asyncio.gather(*deducts, api.post(PATHS["check"], CHECK))
+    assert [a.json()["reason_code"] for a in answers] == ["deducted"] * 4 + ["eligible"]
+    assert watch.threads == {"kotally-writer", threading.current_thread().name}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from functools import cache
+from typing import TypeVarTuple
 
 from sqlalchemy import BindParameter, Select, bindparam, case, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -16,22 +17,35 @@ from kotally.db.scoping import scoped
 from kotally.kit.ids import new_id, parse_uuid
 from kotally.ledger.schemas import ContactRef
 
+Ts = TypeVarTuple("Ts")
+
 
 @cache
 def _find_statement(field: str, lock: bool) -> Select[Contact]:
     """Built once per variant: on the check and deduct paths, building a statement cost more
     than running it."""
+    stmt = _matching(select(Contact), field)
+    return stmt.with_for_update() if lock else stmt
+
+
+def _matching(stmt: Select[*Ts], field: str) -> Select[*Ts]:
+    """The contact whose ghl or external id is the value; the one sent in `field` first."""
     value: BindParameter[str] = bindparam("value")
     same_field = (
         Contact.ghl_contact_id if field == "ghl_contact_id" else Contact.external_contact_id
     )
-    stmt = (
-        scoped(select(Contact), Contact, bindparam("location_id"))
+    return (
+        scoped(stmt, Contact, bindparam("location_id"))
         .where(or_(Contact.ghl_contact_id == value, Contact.external_contact_id == value))
         .order_by(case((same_field == value, 0), else_=1))
         .limit(1)
     )
-    return stmt.with_for_update() if lock else stmt
+
+
+@cache
+def _find_id_statement(field: str) -> Select[uuid.UUID]:
+    """The id alone (the check): no object loaded."""
+    return _matching(select(Contact.id), field)
 
 
 def find(
@@ -45,6 +59,15 @@ def find(
     stmt = _find_statement(ref.field, lock)
     params = {"location_id": location_id, "value": ref.value}
     return session.execute(stmt, params).scalar_one_or_none()
+
+
+def find_id(session: Session, location_id: str, ref: ContactRef) -> uuid.UUID | None:
+    """The id of the contact `ref` names (the same match as `find`)."""
+    params = {"location_id": location_id, "value": ref.value}
+    found: uuid.UUID | None = (
+        session.connection().execute(_find_id_statement(ref.field), params).scalar_one_or_none()
+    )
+    return found
 
 
 def find_for_read(session: Session, location_id: str, any_id: str) -> Contact | None:

@@ -19,7 +19,7 @@ from kotally.db.models import (
     ProductConfig,
 )
 from kotally.db.models.entitlement import LIVE_STATUSES
-from kotally.db.scoping import scoped
+from kotally.db.scoping import S, scoped
 
 CONSUMPTION_ORDER = (
     Entitlement.expires_at.asc().nulls_last(),
@@ -37,15 +37,23 @@ def live_condition(now: datetime | BindParameter[datetime]) -> ColumnElement[boo
     )
 
 
-# Built once: check and deduct run it on every request, and building it cost more than running it.
-_LIVE_LOTS = (
-    scoped(select(Entitlement), Entitlement, bindparam("location_id"))
-    .where(
+def _live(stmt: S) -> S:
+    """The contact's live lots in the selection.
+
+    Bound: location_id, contact_id, config_ids, now."""
+    return scoped(stmt, Entitlement, bindparam("location_id")).where(
         Entitlement.contact_id == bindparam("contact_id"),
         Entitlement.product_config_id.in_(bindparam("config_ids", expanding=True)),
         live_condition(bindparam("now")),
     )
-    .order_by(*CONSUMPTION_ORDER)
+
+
+# Built once: check and deduct run them on every request, and building one cost more than
+# running it.
+_LIVE_LOTS = _live(select(Entitlement)).order_by(*CONSUMPTION_ORDER)
+# The check needs only how many and how much: no lot objects to load.
+_LIVE_BALANCE = _live(
+    select(func.count(Entitlement.id), func.coalesce(func.sum(Entitlement.credits_remaining), 0))
 )
 
 
@@ -64,6 +72,24 @@ def live_lots(
         "now": now,
     }
     return session.execute(_LIVE_LOTS, params).scalars().all()
+
+
+def live_balance(
+    session: Session,
+    location_id: str,
+    contact_id: uuid.UUID,
+    config_ids: Sequence[uuid.UUID],
+    now: datetime,
+) -> tuple[int, int]:
+    """(how many live lots, their credits) of the contact in the selection."""
+    params = {
+        "location_id": location_id,
+        "contact_id": contact_id,
+        "config_ids": list(config_ids),
+        "now": now,
+    }
+    count, credits = session.connection().execute(_LIVE_BALANCE, params).one()
+    return int(count), int(credits)
 
 
 def all_lots(

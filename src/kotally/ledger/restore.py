@@ -49,7 +49,7 @@ def _restore(ctx: LedgerContext, req: RestoreRequest) -> Outcome:
     now = ctx.clock.now()
     lots = repository.all_lots(ctx.session, ctx.location.id, contact.id, config_ids)
     if not any(is_live(lot, now) for lot in lots):
-        refuse_if_other_family(ctx, req, contact, selected)
+        refuse_if_other_family(ctx, req, contact.id, selected)
     if not lots:
         raise Refusal("NO_ENTITLEMENT")
 

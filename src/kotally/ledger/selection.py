@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from kotally.configs import repository as configs
@@ -42,12 +43,23 @@ def find_contact(ctx: LedgerContext, req: SelectionRequest, *, lock: bool) -> Co
     return contact
 
 
+def find_contact_id(ctx: LedgerContext, req: SelectionRequest) -> uuid.UUID:
+    """The contact's id alone (the check: nothing to lock, no object to load)."""
+    contact_id = contacts.find_id(ctx.session, ctx.location.id, req.contact)
+    if contact_id is None:
+        raise Refusal("NO_ENTITLEMENT")
+    return contact_id
+
+
 def refuse_if_other_family(
-    ctx: LedgerContext, req: SelectionRequest, contact: Contact, selected: Sequence[ProductConfig]
+    ctx: LedgerContext,
+    req: SelectionRequest,
+    contact_id: uuid.UUID,
+    selected: Sequence[ProductConfig],
 ) -> None:
     """By calendar alone, no live lot there but usable credits elsewhere: the wrong family."""
     if req.product_config_id is None and repository.has_usable_elsewhere(
-        ctx.session, ctx.location.id, contact.id, [c.id for c in selected], ctx.clock.now()
+        ctx.session, ctx.location.id, contact_id, [c.id for c in selected], ctx.clock.now()
     ):
         raise Refusal("SERVICE_FAMILY_MISMATCH")
 
@@ -59,10 +71,36 @@ def live_lots_with_enough(
     lots = repository.live_lots(
         ctx.session, ctx.location.id, contact.id, [c.id for c in selected], ctx.clock.now()
     )
-    if not lots:
-        refuse_if_other_family(ctx, req, contact, selected)
-        raise Refusal("NO_ENTITLEMENT")
     available = sum(lot.credits_remaining for lot in lots)
+    refuse_unless_enough(ctx, req, contact.id, selected, len(lots), available)
+    return lots, available
+
+
+def live_balance_with_enough(
+    ctx: LedgerContext,
+    req: SelectionRequest,
+    contact_id: uuid.UUID,
+    selected: Sequence[ProductConfig],
+) -> int:
+    """live_lots_with_enough for the check: the balance alone, the same refusals."""
+    count, available = repository.live_balance(
+        ctx.session, ctx.location.id, contact_id, [c.id for c in selected], ctx.clock.now()
+    )
+    refuse_unless_enough(ctx, req, contact_id, selected, count, available)
+    return available
+
+
+def refuse_unless_enough(
+    ctx: LedgerContext,
+    req: SelectionRequest,
+    contact_id: uuid.UUID,
+    selected: Sequence[ProductConfig],
+    lots: int,
+    available: int,
+) -> None:
+    """No live lot: NO_ENTITLEMENT (or the other family's); too few: INSUFFICIENT_CREDITS."""
+    if lots == 0:
+        refuse_if_other_family(ctx, req, contact_id, selected)
+        raise Refusal("NO_ENTITLEMENT")
     if available < req.amount:
         raise Refusal("INSUFFICIENT_CREDITS", balance_available=available)
-    return lots, available

@@ -14,6 +14,8 @@ from kotally.ledger.outcomes import Outcome, Refusal, success
 from kotally.ledger.schemas import CheckRequest, DeductRequest
 from kotally.ledger.selection import (
     find_contact,
+    find_contact_id,
+    live_balance_with_enough,
     live_lots_with_enough,
     refuse_if_suspended,
     select_configs,
@@ -25,8 +27,8 @@ def check(ctx: LedgerContext, req: CheckRequest) -> Reply:
     try:
         refuse_if_suspended(ctx)
         selected = select_configs(ctx, req)
-        contact = find_contact(ctx, req, lock=False)
-        _, available = live_lots_with_enough(ctx, req, contact, selected)
+        contact_id = find_contact_id(ctx, req)
+        available = live_balance_with_enough(ctx, req, contact_id, selected)
         outcome = success("eligible", balance_after=available - req.amount)
     except Refusal as refusal:
         outcome = refusal.outcome

@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from kotally.db.models import Location
+from kotally.errors import OperatorError
 from kotally.kit.clock import Clock
 from kotally.locations import service as locations
 from kotally.webhooks.ghl.fields import hint_name
@@ -49,8 +50,9 @@ def apply(
                 location.ghl_installed_at = now
                 session.flush()
             return Result("processed", "location_created")
-        except IntegrityError:
-            # Another INSTALL of this new location committed first: this one installs it again.
+        except (IntegrityError, OperatorError):
+            # Another INSTALL of this new location committed first (seen by create's own check,
+            # or by the unique key it waited on): this one installs it again.
             location = session.get(
                 Location, location_id, with_for_update=True, populate_existing=True
             )

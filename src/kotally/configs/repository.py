@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from sqlalchemy import bindparam, select
@@ -46,6 +47,41 @@ def active_for_link(
     """Active configs linked to a calendar, GHL product or Stripe price."""
     params = {"location_id": location_id, "kind": kind, "value": value}
     return session.execute(_FOR_LINK, params).scalars().unique().all()
+
+
+# The selection of check, deduct and restore needs the configs' ids alone: no objects loaded.
+_ACTIVE_ID = scoped(select(ProductConfig.id), ProductConfig, bindparam("location_id")).where(
+    ProductConfig.config_id == bindparam("config_id"),
+    ProductConfig.active.is_(True),
+)
+_ACTIVE_IDS_FOR_LINK = _FOR_LINK.with_only_columns(ProductConfig.id)
+_LINKED = scoped(
+    select(ProductConfigLink.value), ProductConfigLink, bindparam("location_id")
+).where(
+    ProductConfigLink.product_config_id == bindparam("config"),
+    ProductConfigLink.kind == bindparam("kind"),
+)
+
+
+def active_id(session: Session, location_id: str, config_id: str) -> uuid.UUID | None:
+    """The id of the active config `config_id` (get_active's config, by id)."""
+    params = {"location_id": location_id, "config_id": config_id}
+    found: uuid.UUID | None = session.connection().execute(_ACTIVE_ID, params).scalar()
+    return found
+
+
+def active_ids_for_link(
+    session: Session, location_id: str, kind: str, value: str
+) -> list[uuid.UUID]:
+    """The ids of active_for_link's configs, in its order."""
+    params = {"location_id": location_id, "kind": kind, "value": value}
+    return list(dict.fromkeys(session.connection().execute(_ACTIVE_IDS_FOR_LINK, params).scalars()))
+
+
+def linked(session: Session, location_id: str, config: uuid.UUID, kind: str) -> list[str]:
+    """ProductConfig.linked(kind) for a config by id, sorted."""
+    params = {"location_id": location_id, "config": config, "kind": kind}
+    return sorted(session.connection().execute(_LINKED, params).scalars())
 
 
 def list_all(session: Session, location_id: str) -> Sequence[ProductConfig]:

@@ -45,7 +45,7 @@ def _restore(ctx: LedgerContext, req: RestoreRequest) -> Outcome:
     refuse_if_suspended(ctx)
     selected = select_configs(ctx, req)
     contact = find_contact(ctx, req, lock=True)
-    config_ids = [c.id for c in selected]
+    config_ids = list(selected)
     now = ctx.clock.now()
     lots = repository.all_lots(ctx.session, ctx.location.id, contact.id, config_ids)
     if not any(is_live(lot, now) for lot in lots):

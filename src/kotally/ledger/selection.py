@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from kotally.configs import repository as configs
 from kotally.contacts import repository as contacts
-from kotally.db.models import Contact, Entitlement, ProductConfig
+from kotally.db.models import Contact, Entitlement
 from kotally.ledger import repository
 from kotally.ledger.context import LedgerContext
 from kotally.ledger.outcomes import Refusal
@@ -19,21 +19,24 @@ def refuse_if_suspended(ctx: LedgerContext) -> None:
         raise Refusal("BILLING_SUSPENDED")
 
 
-def select_configs(ctx: LedgerContext, req: SelectionRequest) -> list[ProductConfig]:
-    """CONFIG_NOT_FOUND and the both-selectors SERVICE_FAMILY_MISMATCH, in that order."""
+def select_configs(ctx: LedgerContext, req: SelectionRequest) -> list[uuid.UUID]:
+    """The ids of the selected configs; CONFIG_NOT_FOUND and the both-selectors
+    SERVICE_FAMILY_MISMATCH, in that order."""
     location_id = ctx.location.id
     if req.product_config_id is not None:
-        config = configs.get_active(ctx.session, location_id, req.product_config_id)
+        config = configs.active_id(ctx.session, location_id, req.product_config_id)
         if config is None:
             raise Refusal("CONFIG_NOT_FOUND")
-        if req.calendar_id is not None and req.calendar_id not in config.linked("calendar"):
+        if req.calendar_id is not None and req.calendar_id not in configs.linked(
+            ctx.session, location_id, config, "calendar"
+        ):
             raise Refusal("SERVICE_FAMILY_MISMATCH")
         return [config]
     assert req.calendar_id is not None
-    linked = configs.active_for_link(ctx.session, location_id, "calendar", req.calendar_id)
+    linked = configs.active_ids_for_link(ctx.session, location_id, "calendar", req.calendar_id)
     if not linked:
         raise Refusal("CONFIG_NOT_FOUND")
-    return list(linked)
+    return linked
 
 
 def find_contact(ctx: LedgerContext, req: SelectionRequest, *, lock: bool) -> Contact:
@@ -55,21 +58,21 @@ def refuse_if_other_family(
     ctx: LedgerContext,
     req: SelectionRequest,
     contact_id: uuid.UUID,
-    selected: Sequence[ProductConfig],
+    selected: Sequence[uuid.UUID],
 ) -> None:
     """By calendar alone, no live lot there but usable credits elsewhere: the wrong family."""
     if req.product_config_id is None and repository.has_usable_elsewhere(
-        ctx.session, ctx.location.id, contact_id, [c.id for c in selected], ctx.clock.now()
+        ctx.session, ctx.location.id, contact_id, list(selected), ctx.clock.now()
     ):
         raise Refusal("SERVICE_FAMILY_MISMATCH")
 
 
 def live_lots_with_enough(
-    ctx: LedgerContext, req: SelectionRequest, contact: Contact, selected: Sequence[ProductConfig]
+    ctx: LedgerContext, req: SelectionRequest, contact: Contact, selected: Sequence[uuid.UUID]
 ) -> tuple[Sequence[Entitlement], int]:
     """The live lots in consumption order and their balance, or the refusal that applies."""
     lots = repository.live_lots(
-        ctx.session, ctx.location.id, contact.id, [c.id for c in selected], ctx.clock.now()
+        ctx.session, ctx.location.id, contact.id, list(selected), ctx.clock.now()
     )
     available = sum(lot.credits_remaining for lot in lots)
     refuse_unless_enough(ctx, req, contact.id, selected, len(lots), available)
@@ -80,11 +83,11 @@ def live_balance_with_enough(
     ctx: LedgerContext,
     req: SelectionRequest,
     contact_id: uuid.UUID,
-    selected: Sequence[ProductConfig],
+    selected: Sequence[uuid.UUID],
 ) -> int:
     """live_lots_with_enough for the check: the balance alone, the same refusals."""
     count, available = repository.live_balance(
-        ctx.session, ctx.location.id, contact_id, [c.id for c in selected], ctx.clock.now()
+        ctx.session, ctx.location.id, contact_id, list(selected), ctx.clock.now()
     )
     refuse_unless_enough(ctx, req, contact_id, selected, count, available)
     return available
@@ -94,7 +97,7 @@ def refuse_unless_enough(
     ctx: LedgerContext,
     req: SelectionRequest,
     contact_id: uuid.UUID,
-    selected: Sequence[ProductConfig],
+    selected: Sequence[uuid.UUID],
     lots: int,
     available: int,
 ) -> None:

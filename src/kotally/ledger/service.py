@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from kotally.db.models import Appointment, Contact, ProductConfig
+from kotally.configs import repository as configs
+from kotally.db.models import Appointment, Contact
 from kotally.idempotency.service import Reply, run_once
 from kotally.kit.ids import new_id
 from kotally.ledger import repository
@@ -86,7 +88,7 @@ def _deduct(ctx: LedgerContext, req: DeductRequest) -> Outcome:
 
 
 def _record_booking(
-    ctx: LedgerContext, req: DeductRequest, contact: Contact, selected: list[ProductConfig]
+    ctx: LedgerContext, req: DeductRequest, contact: Contact, selected: list[uuid.UUID]
 ) -> None:
     """Record or update the appointment named by external_ref (not another contact's)."""
     assert req.external_ref is not None
@@ -99,7 +101,7 @@ def _record_booking(
                 location_id=ctx.location.id,
                 contact_id=contact.id,
                 external_ref=req.external_ref,
-                calendar_id=req.calendar_id or _sole_calendar(selected),
+                calendar_id=req.calendar_id or _sole_calendar(ctx, selected),
                 appointment_time=req.appointment_time,
                 status="booked",
                 credits_deducted=req.amount,
@@ -121,8 +123,8 @@ def _record_booking(
         appointment.calendar_id = req.calendar_id
 
 
-def _sole_calendar(selected: list[ProductConfig]) -> str | None:
+def _sole_calendar(ctx: LedgerContext, selected: list[uuid.UUID]) -> str | None:
     if len(selected) != 1:
         return None
-    calendars = selected[0].linked("calendar")
+    calendars = configs.linked(ctx.session, ctx.location.id, selected[0], "calendar")
     return calendars[0] if len(calendars) == 1 else None

@@ -43,9 +43,10 @@ def _matching(stmt: Select[*Ts], field: str) -> Select[*Ts]:
 
 
 @cache
-def _find_id_statement(field: str) -> Select[uuid.UUID]:
-    """The id alone (the check): no object loaded."""
-    return _matching(select(Contact.id), field)
+def _find_id_statement(field: str, lock: bool) -> Select[uuid.UUID]:
+    """The id alone (the ledger's operations use nothing else): no object loaded."""
+    stmt = _matching(select(Contact.id), field)
+    return stmt.with_for_update() if lock else stmt
 
 
 def find(
@@ -61,12 +62,14 @@ def find(
     return session.execute(stmt, params).scalar_one_or_none()
 
 
-def find_id(session: Session, location_id: str, ref: ContactRef) -> uuid.UUID | None:
-    """The id of the contact `ref` names (the same match as `find`)."""
+def find_id(
+    session: Session, location_id: str, ref: ContactRef, *, lock: bool = False
+) -> uuid.UUID | None:
+    """The id of the contact `ref` names (the same match as `find`); with lock, its row is
+    locked FOR UPDATE (PostgreSQL)."""
     params = {"location_id": location_id, "value": ref.value}
-    found: uuid.UUID | None = (
-        session.connection().execute(_find_id_statement(ref.field), params).scalar_one_or_none()
-    )
+    stmt = _find_id_statement(ref.field, lock)
+    found: uuid.UUID | None = session.connection().execute(stmt, params).scalar_one_or_none()
     return found
 
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from kotally.db.models import Appointment, Contact, Entitlement
+from kotally.db.models import Appointment, Entitlement
 from kotally.idempotency.service import Reply, run_once
 from kotally.ledger import repository
 from kotally.ledger.context import LedgerContext
@@ -44,19 +44,19 @@ def restore(ctx: LedgerContext, req: RestoreRequest) -> Reply:
 def _restore(ctx: LedgerContext, req: RestoreRequest) -> Outcome:
     refuse_if_suspended(ctx)
     selected = select_configs(ctx, req)
-    contact = find_contact(ctx, req, lock=True)
+    contact_id = find_contact(ctx, req, lock=True)
     config_ids = list(selected)
     now = ctx.clock.now()
-    lots = repository.all_lots(ctx.session, ctx.location.id, contact.id, config_ids)
+    lots = repository.all_lots(ctx.session, ctx.location.id, contact_id, config_ids)
     if not any(is_live(lot, now) for lot in lots):
-        refuse_if_other_family(ctx, req, contact.id, selected)
+        refuse_if_other_family(ctx, req, contact_id, selected)
     if not lots:
         raise Refusal("NO_ENTITLEMENT")
 
-    appointment = _appointment(ctx, req, contact)
+    appointment = _appointment(ctx, req, contact_id)
     _check_window(ctx, req, appointment, now)
     if req.external_ref is not None:
-        candidates = _candidates_by_ref(ctx, contact, req.external_ref, config_ids)
+        candidates = _candidates_by_ref(ctx, contact_id, req.external_ref, config_ids)
     else:
         candidates = _candidates_by_room(lots, now)
     plan = _plan(candidates, req.amount, now)
@@ -83,11 +83,13 @@ def _restore(ctx: LedgerContext, req: RestoreRequest) -> Outcome:
     )
 
 
-def _appointment(ctx: LedgerContext, req: RestoreRequest, contact: Contact) -> Appointment | None:
+def _appointment(
+    ctx: LedgerContext, req: RestoreRequest, contact_id: uuid.UUID
+) -> Appointment | None:
     if req.external_ref is None:
         return None
     appointment = repository.appointment_by_ref(ctx.session, ctx.location.id, req.external_ref)
-    return appointment if appointment is not None and appointment.contact_id == contact.id else None
+    return appointment if appointment is not None and appointment.contact_id == contact_id else None
 
 
 def _check_window(
@@ -102,11 +104,11 @@ def _check_window(
 
 
 def _candidates_by_ref(
-    ctx: LedgerContext, contact: Contact, external_ref: str, config_ids: list[uuid.UUID]
+    ctx: LedgerContext, contact_id: uuid.UUID, external_ref: str, config_ids: list[uuid.UUID]
 ) -> list[_Candidate]:
     """Lots this ref's deductions drew on, most recent draw first, with what is still out."""
     entries = repository.entries_for_ref(
-        ctx.session, ctx.location.id, contact.id, external_ref, config_ids
+        ctx.session, ctx.location.id, contact_id, external_ref, config_ids
     )
     out: dict[uuid.UUID, int] = {}
     last_draw: dict[uuid.UUID, int] = {}

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from kotally.configs import repository as configs
 from kotally.contacts import repository as contacts
-from kotally.db.models import Contact, Entitlement
+from kotally.db.models import Entitlement
 from kotally.ledger import repository
 from kotally.ledger.context import LedgerContext
 from kotally.ledger.outcomes import Refusal
@@ -39,16 +39,9 @@ def select_configs(ctx: LedgerContext, req: SelectionRequest) -> list[uuid.UUID]
     return linked
 
 
-def find_contact(ctx: LedgerContext, req: SelectionRequest, *, lock: bool) -> Contact:
-    contact = contacts.find(ctx.session, ctx.location.id, req.contact, lock=lock)
-    if contact is None:
-        raise Refusal("NO_ENTITLEMENT")
-    return contact
-
-
-def find_contact_id(ctx: LedgerContext, req: SelectionRequest) -> uuid.UUID:
-    """The contact's id alone (the check: nothing to lock, no object to load)."""
-    contact_id = contacts.find_id(ctx.session, ctx.location.id, req.contact)
+def find_contact(ctx: LedgerContext, req: SelectionRequest, *, lock: bool) -> uuid.UUID:
+    """The id of the request's contact; with lock, its row is locked (ledger.md §Concurrency)."""
+    contact_id = contacts.find_id(ctx.session, ctx.location.id, req.contact, lock=lock)
     if contact_id is None:
         raise Refusal("NO_ENTITLEMENT")
     return contact_id
@@ -68,14 +61,14 @@ def refuse_if_other_family(
 
 
 def live_lots_with_enough(
-    ctx: LedgerContext, req: SelectionRequest, contact: Contact, selected: Sequence[uuid.UUID]
+    ctx: LedgerContext, req: SelectionRequest, contact_id: uuid.UUID, selected: Sequence[uuid.UUID]
 ) -> tuple[Sequence[Entitlement], int]:
     """The live lots in consumption order and their balance, or the refusal that applies."""
     lots = repository.live_lots(
-        ctx.session, ctx.location.id, contact.id, list(selected), ctx.clock.now()
+        ctx.session, ctx.location.id, contact_id, list(selected), ctx.clock.now()
     )
     available = sum(lot.credits_remaining for lot in lots)
-    refuse_unless_enough(ctx, req, contact.id, selected, len(lots), available)
+    refuse_unless_enough(ctx, req, contact_id, selected, len(lots), available)
     return lots, available
 
 

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from kotally.configs import repository as configs
-from kotally.db.models import Appointment, Contact
+from kotally.db.models import Appointment
 from kotally.idempotency.service import Reply, run_once
 from kotally.kit.ids import new_id
 from kotally.ledger import repository
@@ -16,7 +16,6 @@ from kotally.ledger.outcomes import Outcome, Refusal, success
 from kotally.ledger.schemas import CheckRequest, DeductRequest
 from kotally.ledger.selection import (
     find_contact,
-    find_contact_id,
     live_balance_with_enough,
     live_lots_with_enough,
     refuse_if_suspended,
@@ -29,7 +28,7 @@ def check(ctx: LedgerContext, req: CheckRequest) -> Reply:
     try:
         refuse_if_suspended(ctx)
         selected = select_configs(ctx, req)
-        contact_id = find_contact_id(ctx, req)
+        contact_id = find_contact(ctx, req, lock=False)
         available = live_balance_with_enough(ctx, req, contact_id, selected)
         outcome = success("eligible", balance_after=available - req.amount)
     except Refusal as refusal:
@@ -54,8 +53,8 @@ def _deduct(ctx: LedgerContext, req: DeductRequest) -> Outcome:
     refuse_if_suspended(ctx)
     selected = select_configs(ctx, req)
     # The contact row lock serialises every mutation of this contact (ledger.md §Concurrency).
-    contact = find_contact(ctx, req, lock=True)
-    lots, available = live_lots_with_enough(ctx, req, contact, selected)
+    contact_id = find_contact(ctx, req, lock=True)
+    lots, available = live_lots_with_enough(ctx, req, contact_id, selected)
 
     consumed: list[dict[str, Any]] = []
     left = req.amount
@@ -78,7 +77,7 @@ def _deduct(ctx: LedgerContext, req: DeductRequest) -> Outcome:
         left -= take
 
     if req.external_ref is not None:
-        _record_booking(ctx, req, contact, selected)
+        _record_booking(ctx, req, contact_id, selected)
     return success(
         "deducted",
         balance_after=available - req.amount,
@@ -88,7 +87,7 @@ def _deduct(ctx: LedgerContext, req: DeductRequest) -> Outcome:
 
 
 def _record_booking(
-    ctx: LedgerContext, req: DeductRequest, contact: Contact, selected: list[uuid.UUID]
+    ctx: LedgerContext, req: DeductRequest, contact_id: uuid.UUID, selected: list[uuid.UUID]
 ) -> None:
     """Record or update the appointment named by external_ref (not another contact's)."""
     assert req.external_ref is not None
@@ -99,7 +98,7 @@ def _record_booking(
             Appointment(
                 id=new_id(),
                 location_id=ctx.location.id,
-                contact_id=contact.id,
+                contact_id=contact_id,
                 external_ref=req.external_ref,
                 calendar_id=req.calendar_id or _sole_calendar(ctx, selected),
                 appointment_time=req.appointment_time,
@@ -111,7 +110,7 @@ def _record_booking(
             )
         )
         return
-    if appointment.contact_id != contact.id:
+    if appointment.contact_id != contact_id:
         return
     appointment.credits_deducted += req.amount
     appointment.status = "booked"

@@ -39,10 +39,12 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 START_TIMEOUT_SECONDS = 20.0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _listening_socket() -> socket.socket:
+    """A socket bound to a port the kernel picked and kept: no other test can take it between
+    choosing the port and serving on it (two free ports asked for apart could be one)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 @dataclass
@@ -71,9 +73,12 @@ window.addEventListener("message", (event) => {{
 </script></body></html>""".encode()
 
 
-def _serve_parent(port: int, body: bytes) -> ThreadingHTTPServer:
+def _serve_parent(page: list[bytes]) -> ThreadingHTTPServer:
+    """The GHL stand-in on a port of its own choosing; it serves page[0], set once known."""
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            body = page[0]
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -83,7 +88,7 @@ def _serve_parent(port: int, body: bytes) -> ThreadingHTTPServer:
         def log_message(self, *_: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -109,7 +114,11 @@ def _seed(db: Database, clock: FrozenClock) -> None:
 @pytest.fixture
 def stage(settings: Settings, db: Database, clock: FrozenClock) -> Iterator[Stage]:
     _seed(db, clock)
-    kotally_port, parent_port = _free_port(), _free_port()
+    page: list[bytes] = [b""]
+    parent = _serve_parent(page)
+    parent_port = parent.server_address[1]
+    kotally_socket = _listening_socket()
+    kotally_port = kotally_socket.getsockname()[1]
     kotally_origin = f"http://127.0.0.1:{kotally_port}"
     # Another origin than Kotally's (a port apart), as GHL's app is.
     parent_origin = f"http://localhost:{parent_port}"
@@ -123,7 +132,7 @@ def stage(settings: Settings, db: Database, clock: FrozenClock) -> Iterator[Stag
     app = create_app(app_settings, clock=clock, db=db)
     config = uvicorn.Config(app, host="127.0.0.1", port=kotally_port, log_level="warning")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, args=([kotally_socket],), daemon=True)
     thread.start()
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while not server.started:
@@ -131,9 +140,7 @@ def stage(settings: Settings, db: Database, clock: FrozenClock) -> Iterator[Stag
         assert time.monotonic() < deadline, "Kotally did not start"
         time.sleep(0.05)
     payload = encrypt_json(user_context(), SHARED_SECRET)
-    parent = _serve_parent(
-        parent_port, _parent_page(f"{kotally_origin}/embed", kotally_origin, payload)
-    )
+    page[0] = _parent_page(f"{kotally_origin}/embed", kotally_origin, payload)
     try:
         yield Stage(kotally_origin, f"{parent_origin}/")
     finally:
@@ -141,6 +148,7 @@ def stage(settings: Settings, db: Database, clock: FrozenClock) -> Iterator[Stag
         parent.server_close()
         server.should_exit = True
         thread.join(timeout=10)
+        kotally_socket.close()
 
 
 @pytest.fixture

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
 
 from reliability.harness import Environment, Server, make_environment
-from reliability.load import Figures
+from reliability.load import Driver, Figures
 
 Attack = Callable[[Server, Environment, Figures], Awaitable[None]]
 
@@ -49,3 +52,46 @@ async def standard(
         environment.close()
         figures.seconds = time.monotonic() - started
     return figures
+
+
+class CycleLoad(Protocol):
+    """Traffic a kill cycle runs until `stop` is set."""
+
+    stop: asyncio.Event
+
+    async def run(self) -> None: ...
+
+
+L = TypeVar("L", bound=CycleLoad)
+
+
+async def kill_cycles(
+    server: Server,
+    environment: Environment,
+    figures: Figures,
+    *,
+    kills: int,
+    kill_after: tuple[float, float],
+    driver: Callable[[], Driver],
+    load: Callable[[Driver, int], L],
+    check: Callable[[L, Driver], Awaitable[None]],
+    before_restart: Callable[[L], None] | None = None,
+) -> None:
+    """`kills` times: run a load, kill -9 every server process at a random moment, restart,
+    `kotally verify`, then `check` what the load sent against what the database holds."""
+    killed = 0
+    for cycle in range(kills):
+        async with driver() as sending:
+            running = load(sending, cycle)
+            task = asyncio.create_task(running.run())
+            await asyncio.sleep(random.uniform(*kill_after))
+            killed += await asyncio.to_thread(server.kill9)
+            running.stop.set()
+            await asyncio.wait_for(task, timeout=60)
+        if before_restart is not None:
+            before_restart(running)
+        await asyncio.to_thread(server.start)
+        check_verify(environment, figures, f"after kill {cycle + 1}")
+        async with driver() as checking:
+            await check(running, checking)
+    figures.notes.insert(0, f"{kills} kills, {killed} processes killed with SIGKILL")

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from reliability.harness import Environment, Server, make_environment
+from reliability.harness import Environment, Server
 from reliability.load import (
     DEDUCT,
     GRANT,
@@ -24,7 +23,7 @@ from reliability.load import (
     grant_body,
     selection_body,
 )
-from reliability.runner import check_server_log, check_verify
+from reliability.runner import kill_cycles, standard
 
 KILLS = 10
 CONTACTS = 40
@@ -148,36 +147,31 @@ async def _check_after_restart(
             )
 
 
-async def run(kind: str) -> Figures:
-    figures = Figures("crashes", kind)
-    started = time.monotonic()
-    environment = make_environment(kind)
-    server = Server(environment, workers=2)
+async def attack(server: Server, environment: Environment, figures: Figures) -> None:
     token = environment.clients["load"].token
     contacts = [f"cr-c{i}" for i in range(CONTACTS)]
-    killed_processes = 0
-    try:
-        server.start()
-        async with Driver(server.base_url, token, figures, CONCURRENCY) as driver:
-            await asyncio.gather(*(driver.post(GRANT, grant_body(c)) for c in contacts))
-        for cycle in range(KILLS):
-            async with Driver(server.base_url, token, figures, CONCURRENCY) as driver:
-                load = Load(driver, contacts, cycle)
-                task = asyncio.create_task(load.run())
-                await asyncio.sleep(random.uniform(*KILL_AFTER_SECONDS))
-                killed_processes += await asyncio.to_thread(server.kill9)
-                load.stop.set()
-                await asyncio.wait_for(task, timeout=60)
-            _check_answers(load, figures)
-            await asyncio.to_thread(server.start)
-            check_verify(environment, figures, f"after kill {cycle + 1}")
-            async with Driver(server.base_url, token, figures, CONCURRENCY) as driver:
-                await _check_after_restart(load, driver, environment, figures)
-        check_verify(environment, figures, "at the end")
-        figures.notes.insert(0, f"{KILLS} kills, {killed_processes} processes killed with SIGKILL")
-    finally:
-        server.stop()
-        check_server_log(server, environment, figures)
-        environment.close()
-        figures.seconds = time.monotonic() - started
-    return figures
+
+    def driver() -> Driver:
+        return Driver(server.base_url, token, figures, CONCURRENCY)
+
+    async with driver() as seeding:
+        await asyncio.gather(*(seeding.post(GRANT, grant_body(c)) for c in contacts))
+
+    async def check(load: Load, checking: Driver) -> None:
+        await _check_after_restart(load, checking, environment, figures)
+
+    await kill_cycles(
+        server,
+        environment,
+        figures,
+        kills=KILLS,
+        kill_after=KILL_AFTER_SECONDS,
+        driver=driver,
+        load=lambda sending, cycle: Load(sending, contacts, cycle),
+        check=check,
+        before_restart=lambda load: _check_answers(load, figures),
+    )
+
+
+async def run(kind: str) -> Figures:
+    return await standard("crashes", kind, attack)

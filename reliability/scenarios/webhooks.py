@@ -12,7 +12,6 @@ import asyncio
 import base64
 import json
 import random
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +19,9 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
-from reliability.harness import LOCATION, Environment, Server, make_environment
+from reliability.harness import LOCATION, Environment, Server
 from reliability.load import Answer, Driver, Figures
-from reliability.runner import check_server_log, check_verify
+from reliability.runner import kill_cycles, standard
 
 KILLS = 3
 CONTACTS = 20
@@ -182,40 +181,39 @@ async def _check(load: Load, driver: Driver, environment: Environment, figures: 
 
 
 async def run(kind: str) -> Figures:
-    figures = Figures("webhooks", kind)
-    started = time.monotonic()
     signer = Signer()
-    environment = make_environment(kind, ghl_webhook_ed25519_public_key=signer.public_pem)
-    environment.cli("config", "update", "pc_20", "--location", LOCATION, "--ghl-product", "prod_20")
-    server = Server(environment, workers=2)
-    token = environment.clients["load"].token
-    contacts = [f"ghl-c{i}" for i in range(CONTACTS)]
-    killed = 0
-    try:
-        server.start()
-        async with Driver(server.base_url, token, figures, CONCURRENCY) as driver:
+
+    async def attack(server: Server, environment: Environment, figures: Figures) -> None:
+        environment.cli(
+            "config", "update", "pc_20", "--location", LOCATION, "--ghl-product", "prod_20"
+        )
+        token = environment.clients["load"].token
+        contacts = [f"ghl-c{i}" for i in range(CONTACTS)]
+
+        def driver() -> Driver:
+            return Driver(server.base_url, token, figures, CONCURRENCY)
+
+        async with driver() as seeding:
             for answer in await asyncio.gather(
-                *(signer.send(driver, _order(c).payload) for c in contacts)
+                *(signer.send(seeding, _order(c).payload) for c in contacts)
             ):
                 if answer.reason != "event_processed":
                     figures.fail(f"seed order: HTTP {answer.status} {answer.reason}")
-        for cycle in range(KILLS):
-            async with Driver(server.base_url, token, figures, CONCURRENCY) as driver:
-                load = Load(driver, signer, contacts, cycle)
-                task = asyncio.create_task(load.run())
-                await asyncio.sleep(random.uniform(*KILL_AFTER_SECONDS))
-                killed += await asyncio.to_thread(server.kill9)
-                load.stop.set()
-                await asyncio.wait_for(task, timeout=60)
-            await asyncio.to_thread(server.start)
-            check_verify(environment, figures, f"after kill {cycle + 1}")
-            async with Driver(server.base_url, token, figures, CONCURRENCY) as driver:
-                await _check(load, driver, environment, figures)
-        check_verify(environment, figures, "at the end")
-        figures.notes.insert(0, f"{KILLS} kills, {killed} processes killed with SIGKILL")
-    finally:
-        server.stop()
-        check_server_log(server, environment, figures)
-        environment.close()
-        figures.seconds = time.monotonic() - started
-    return figures
+
+        async def check(load: Load, checking: Driver) -> None:
+            await _check(load, checking, environment, figures)
+
+        await kill_cycles(
+            server,
+            environment,
+            figures,
+            kills=KILLS,
+            kill_after=KILL_AFTER_SECONDS,
+            driver=driver,
+            load=lambda sending, cycle: Load(sending, signer, contacts, cycle),
+            check=check,
+        )
+
+    return await standard(
+        "webhooks", kind, attack, ghl_webhook_ed25519_public_key=signer.public_pem
+    )

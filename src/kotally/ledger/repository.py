@@ -65,12 +65,7 @@ def live_lots(
     now: datetime,
 ) -> Sequence[Entitlement]:
     """The contact's live lots in the selection, in consumption order."""
-    params = {
-        "location_id": location_id,
-        "contact_id": contact_id,
-        "config_ids": list(config_ids),
-        "now": now,
-    }
+    params = _live_params(location_id, contact_id, config_ids, now)
     return session.execute(_LIVE_LOTS, params).scalars().all()
 
 
@@ -82,14 +77,21 @@ def live_balance(
     now: datetime,
 ) -> tuple[int, int]:
     """(how many live lots, their credits) of the contact in the selection."""
-    params = {
+    params = _live_params(location_id, contact_id, config_ids, now)
+    count, credits = session.connection().execute(_LIVE_BALANCE, params).one()
+    return int(count), int(credits)
+
+
+def _live_params(
+    location_id: str, contact_id: uuid.UUID, config_ids: Sequence[uuid.UUID], now: datetime
+) -> dict[str, object]:
+    """The values `_live` binds."""
+    return {
         "location_id": location_id,
         "contact_id": contact_id,
         "config_ids": list(config_ids),
         "now": now,
     }
-    count, credits = session.connection().execute(_LIVE_BALANCE, params).one()
-    return int(count), int(credits)
 
 
 def all_lots(

@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Row, Select, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from kotally.db.models import (
@@ -50,22 +51,35 @@ class Resume:
 
 
 @dataclass(frozen=True)
+class ConfigRef:
+    """What the reads show of a lot's config."""
+
+    id: uuid.UUID
+    config_id: str  # the public id
+    name: str
+    type: str
+
+
+# The list queries return table rows, not mapped objects: a row's attributes are the columns'
+# names, as the mapped objects' are (the reads and templates use them alike), and loading rows
+# costs a fraction of loading objects (the benchmark: the contact summary).
+@dataclass(frozen=True)
 class LotRow:
-    lot: Entitlement
-    config: ProductConfig
+    lot: Row[Any]  # the entitlements columns
+    config: ConfigRef
 
 
 @dataclass(frozen=True)
 class EntryRow:
-    entry: LedgerEntry
+    entry: Row[Any]  # the ledger_entries columns
     config_id: str  # the public id
 
 
 @dataclass(frozen=True)
 class PaymentRow:
-    grant: Grant
+    grant: Row[Any]  # the grants columns
     config_id: str  # the public id
-    lot: Entitlement | None
+    lot: Row[Any] | None
 
 
 @dataclass(frozen=True)
@@ -75,32 +89,59 @@ class PaymentTotals:
     last_paid_at: datetime | None
 
 
-def _resumed(key: Any, id_col: Any, resume: Resume, *, descending: bool) -> ColumnElement[bool]:
-    """Rows after `resume`. The plain `key <=` bound is what lets the index seek to the page."""
-    at = resume.at
+# The shape of a page's start: none (the first page), Ties.BEFORE, Ties.AFTER, or "id" (a tie
+# broken by the id). Statements are built once per list and shape, with bound parameters.
+Shape = Ties | str | None
+
+
+def _shape(resume: Resume | None) -> Shape:
+    if resume is None:
+        return None
+    return resume.tie if isinstance(resume.tie, Ties) else "id"
+
+
+def _page_params(resume: Resume | None, limit: int) -> dict[str, Any]:
+    """The values `_page` binds."""
+    params: dict[str, Any] = {"limit": limit}
+    if resume is not None:
+        params["at"] = resume.at
+        if not isinstance(resume.tie, Ties):
+            params["tie"] = resume.tie
+    return params
+
+
+def _resumed(key: Any, id_col: Any, shape: Shape, *, descending: bool) -> ColumnElement[bool]:
+    """Rows after the bound resume point. The plain `key <=` bound is what lets the index seek
+    to the page. Bound: at, and tie for the "id" shape."""
+    at: BindParameter[datetime] = bindparam("at")
     past = key < at if descending else key > at
-    if resume.tie is Ties.BEFORE:
+    if shape is Ties.BEFORE:
         return past  # type: ignore[no-any-return]
     reached = key <= at if descending else key >= at
-    if resume.tie is Ties.AFTER:
+    if shape is Ties.AFTER:
         return reached  # type: ignore[no-any-return]
-    tie = id_col < resume.tie if descending else id_col > resume.tie
-    return and_(reached, or_(past, tie))
+    tie: BindParameter[Any] = bindparam("tie")
+    tied = id_col < tie if descending else id_col > tie
+    return and_(reached, or_(past, tied))
 
 
 def _page(
     stmt: Select[*Ts],
     key: Any,
     id_col: Any,
-    resume: Resume | None,
-    limit: int,
+    shape: Shape,
     *,
     descending: bool = True,
 ) -> Select[*Ts]:
-    if resume is not None:
-        stmt = stmt.where(_resumed(key, id_col, resume, descending=descending))
+    """A page of `stmt` in (key, id) order from the bound start. Bound: limit, and `_resumed`'s."""
+    if shape is not None:
+        stmt = stmt.where(_resumed(key, id_col, shape, descending=descending))
     order = (key.desc(), id_col.desc()) if descending else (key.asc(), id_col.asc())
-    return stmt.order_by(*order).limit(limit)
+    return stmt.order_by(*order).limit(bindparam("limit"))
+
+
+def _rows(session: Session, stmt: Select[Any], params: dict[str, Any]) -> Sequence[Row[Any]]:
+    return session.connection().execute(stmt, params).all()
 
 
 # Contacts
@@ -129,82 +170,172 @@ def search_contacts(
         if contact_uuid is not None:
             conditions.append(Contact.id == contact_uuid)
         stmt = stmt.where(or_(*conditions))
-    return (
-        session.execute(_page(stmt, Contact.created_at, Contact.id, resume, limit)).scalars().all()
-    )
+    stmt = _page(stmt, Contact.created_at, Contact.id, _shape(resume))
+    return session.execute(stmt, _page_params(resume, limit)).scalars().all()
 
 
 # Lots
 
+_LOT = Entitlement.__table__.c
+_CONFIG = ProductConfig.__table__.c
+_ENTRY = LedgerEntry.__table__.c
+_GRANT = Grant.__table__.c
+_APPOINTMENT = Appointment.__table__.c
+# The lot's config, beside the lot's own columns.
+_CONFIG_COLUMNS = (
+    _CONFIG.config_id.label("config_public_id"),
+    _CONFIG.name.label("config_name"),
+    _CONFIG.type.label("config_type"),
+)
 
-def _lots(location_id: str, contact_id: uuid.UUID) -> Select[Entitlement, ProductConfig]:
-    stmt = select(Entitlement, ProductConfig).join(
-        ProductConfig, ProductConfig.id == Entitlement.product_config_id
+
+def _of_contact(stmt: Select[*Ts], table: Any) -> Select[*Ts]:
+    """Bound: location_id, contact_id."""
+    return scoped(stmt, table, bindparam("location_id")).where(
+        table.contact_id == bindparam("contact_id")
     )
-    stmt = scoped(scoped(stmt, Entitlement, location_id), ProductConfig, location_id)
-    return stmt.where(Entitlement.contact_id == contact_id)
+
+
+def _with_config(stmt: Select[*Ts], config_key: Any) -> Select[*Ts]:
+    """Joined to the row's config, in the same location (bound: location_id)."""
+    return scoped(
+        stmt.join(ProductConfig.__table__, _CONFIG.id == config_key),
+        _CONFIG,
+        bindparam("location_id"),
+    )
+
+
+def _lots() -> Select[Any]:
+    stmt = select(*Entitlement.__table__.columns, *_CONFIG_COLUMNS)
+    return _of_contact(_with_config(stmt, _LOT.product_config_id), _LOT)
+
+
+def _lot_rows(rows: Sequence[Row[Any]]) -> list[LotRow]:
+    return [
+        LotRow(
+            row,
+            ConfigRef(
+                row.product_config_id, row.config_public_id, row.config_name, row.config_type
+            ),
+        )
+        for row in rows
+    ]
+
+
+@cache
+def _lots_page(shape: Shape) -> Select[Any]:
+    return _page(_lots(), _LOT.created_at, _LOT.id, shape)
+
+
+_USABLE_LOTS = _lots().where(
+    live_condition(bindparam("now")),
+    _CONFIG.active.is_(True),
+    _LOT.credits_remaining > 0,
+)
 
 
 def lots(
     session: Session, location_id: str, contact_id: uuid.UUID, resume: Resume | None, limit: int
 ) -> list[LotRow]:
     """Lots newest first (created_at, then id)."""
-    stmt = _page(
-        _lots(location_id, contact_id), Entitlement.created_at, Entitlement.id, resume, limit
-    )
-    return [LotRow(lot, config) for lot, config in session.execute(stmt)]
+    params = {"location_id": location_id, "contact_id": contact_id, **_page_params(resume, limit)}
+    return _lot_rows(_rows(session, _lots_page(_shape(resume)), params))
 
 
 def usable_lots(
     session: Session, location_id: str, contact_id: uuid.UUID, now: datetime
 ) -> list[LotRow]:
     """Live lots with credits left (ledger.md invariant 3), config active: what can be spent."""
-    stmt = _lots(location_id, contact_id).where(
-        live_condition(now),
-        ProductConfig.active.is_(True),
-        Entitlement.credits_remaining > 0,
-    )
-    return [LotRow(lot, config) for lot, config in session.execute(stmt)]
+    params = {"location_id": location_id, "contact_id": contact_id, "now": now}
+    return _lot_rows(_rows(session, _USABLE_LOTS, params))
 
 
 # Ledger entries
 
 
-def _entries(location_id: str, contact_id: uuid.UUID) -> Select[LedgerEntry, str]:
-    stmt = select(LedgerEntry, ProductConfig.config_id).join(
-        ProductConfig, ProductConfig.id == LedgerEntry.product_config_id
-    )
-    stmt = scoped(scoped(stmt, LedgerEntry, location_id), ProductConfig, location_id)
-    return stmt.where(LedgerEntry.contact_id == contact_id)
+def _entries() -> Select[Any]:
+    stmt = select(*LedgerEntry.__table__.columns, _CONFIG.config_id.label("config_public_id"))
+    return _of_contact(_with_config(stmt, _ENTRY.product_config_id), _ENTRY)
+
+
+def _entry_rows(rows: Sequence[Row[Any]]) -> list[EntryRow]:
+    return [EntryRow(row, row.config_public_id) for row in rows]
+
+
+_ENTRIES = _entries().order_by(_ENTRY.id.desc()).limit(bindparam("limit"))
+_ENTRIES_BEFORE = (
+    _entries()
+    .where(_ENTRY.id < bindparam("before_id"))
+    .order_by(_ENTRY.id.desc())
+    .limit(bindparam("limit"))
+)
 
 
 def entries(
     session: Session, location_id: str, contact_id: uuid.UUID, before_id: int | None, limit: int
 ) -> list[EntryRow]:
     """Entries newest first in ledger order (id): the order `kotally verify` replays."""
-    stmt = _entries(location_id, contact_id)
+    params: dict[str, Any] = {"location_id": location_id, "contact_id": contact_id, "limit": limit}
+    stmt = _ENTRIES
     if before_id is not None:
-        stmt = stmt.where(LedgerEntry.id < before_id)
-    stmt = stmt.order_by(LedgerEntry.id.desc()).limit(limit)
-    return [EntryRow(entry, config_id) for entry, config_id in session.execute(stmt)]
+        stmt, params["before_id"] = _ENTRIES_BEFORE, before_id
+    return _entry_rows(_rows(session, stmt, params))
+
+
+@cache
+def _entries_by_time(shape: Shape) -> Select[Any]:
+    return _page(_entries(), _ENTRY.created_at, _ENTRY.id, shape)
 
 
 def entries_by_time(
     session: Session, location_id: str, contact_id: uuid.UUID, resume: Resume | None, limit: int
 ) -> list[EntryRow]:
     """Entries newest first by created_at, then id: the timeline's order."""
-    stmt = _page(
-        _entries(location_id, contact_id), LedgerEntry.created_at, LedgerEntry.id, resume, limit
-    )
-    return [EntryRow(entry, config_id) for entry, config_id in session.execute(stmt)]
+    params = {"location_id": location_id, "contact_id": contact_id, **_page_params(resume, limit)}
+    return _entry_rows(_rows(session, _entries_by_time(_shape(resume)), params))
 
 
 # Appointments
 
 
-def _appointments(location_id: str, contact_id: uuid.UUID) -> Select[Appointment]:
-    stmt = scoped(select(Appointment), Appointment, location_id)
-    return stmt.where(Appointment.contact_id == contact_id)
+def _appointments() -> Select[Any]:
+    return _of_contact(select(*Appointment.__table__.columns), _APPOINTMENT)
+
+
+@cache
+def _appointments_page(shape: Shape, when: str | None) -> Select[Any]:
+    """`when`: "upcoming" (at or after the bound now, soonest first), "past" (before it, latest
+    first), or None (every appointment, latest first)."""
+    stmt = _appointments()
+    if when == "upcoming":
+        # With a time, APPOINTMENT_AT is that time: filtering on it keeps the index range tight.
+        stmt = stmt.where(
+            _APPOINTMENT.appointment_time.is_not(None),
+            APPOINTMENT_AT >= bindparam("now"),  # noqa: SIM300 (a SQL expression)
+        )
+    elif when == "past":
+        stmt = stmt.where(
+            or_(
+                _APPOINTMENT.appointment_time.is_(None),
+                _APPOINTMENT.appointment_time < bindparam("now"),
+            )
+        )
+    return _page(stmt, APPOINTMENT_AT, _APPOINTMENT.id, shape, descending=when != "upcoming")
+
+
+def _appointment_rows(
+    session: Session,
+    when: str | None,
+    location_id: str,
+    contact_id: uuid.UUID,
+    now: datetime | None,
+    resume: Resume | None,
+    limit: int,
+) -> Sequence[Row[Any]]:
+    params = {"location_id": location_id, "contact_id": contact_id, **_page_params(resume, limit)}
+    if now is not None:
+        params["now"] = now
+    return _rows(session, _appointments_page(_shape(resume), when), params)
 
 
 def appointments_upcoming(
@@ -214,15 +345,9 @@ def appointments_upcoming(
     now: datetime,
     resume: Resume | None,
     limit: int,
-) -> Sequence[Appointment]:
+) -> Sequence[Row[Any]]:
     """Appointments at or after now, soonest first. Those without a time are never upcoming."""
-    # With a time, APPOINTMENT_AT is that time: filtering on it keeps the index range tight.
-    stmt = _appointments(location_id, contact_id).where(
-        Appointment.appointment_time.is_not(None),
-        APPOINTMENT_AT >= now,  # noqa: SIM300 (a SQL expression, not a constant)
-    )
-    stmt = _page(stmt, APPOINTMENT_AT, Appointment.id, resume, limit, descending=False)
-    return session.execute(stmt).scalars().all()
+    return _appointment_rows(session, "upcoming", location_id, contact_id, now, resume, limit)
 
 
 def appointments_past(
@@ -232,64 +357,67 @@ def appointments_past(
     now: datetime,
     resume: Resume | None,
     limit: int,
-) -> Sequence[Appointment]:
+) -> Sequence[Row[Any]]:
     """Appointments before now, latest first; those without a time, at their created_at."""
-    stmt = _appointments(location_id, contact_id).where(
-        or_(Appointment.appointment_time.is_(None), Appointment.appointment_time < now)
-    )
-    stmt = _page(stmt, APPOINTMENT_AT, Appointment.id, resume, limit)
-    return session.execute(stmt).scalars().all()
+    return _appointment_rows(session, "past", location_id, contact_id, now, resume, limit)
 
 
 def appointments(
     session: Session, location_id: str, contact_id: uuid.UUID, resume: Resume | None, limit: int
-) -> Sequence[Appointment]:
+) -> Sequence[Row[Any]]:
     """Every appointment, latest APPOINTMENT_AT first (future ones lead)."""
-    stmt = _page(
-        _appointments(location_id, contact_id), APPOINTMENT_AT, Appointment.id, resume, limit
-    )
-    return session.execute(stmt).scalars().all()
+    return _appointment_rows(session, None, location_id, contact_id, None, resume, limit)
 
 
 # Payments (grants)
+
+
+@cache
+def _payments_page(shape: Shape) -> Select[Any]:
+    stmt = select(*Grant.__table__.columns, _CONFIG.config_id.label("config_public_id"))
+    stmt = _of_contact(_with_config(stmt, _GRANT.product_config_id), _GRANT)
+    return _page(stmt, GRANT_AT, _GRANT.id, shape)
+
+
+_LOTS_OF_GRANTS = scoped(
+    select(*Entitlement.__table__.columns), _LOT, bindparam("location_id")
+).where(_LOT.grant_id.in_(bindparam("grant_ids", expanding=True)))
 
 
 def payments(
     session: Session, location_id: str, contact_id: uuid.UUID, resume: Resume | None, limit: int
 ) -> list[PaymentRow]:
     """Payments newest first by paid_at (created_at when unknown), then id, with their lots."""
-    stmt = select(Grant, ProductConfig.config_id).join(
-        ProductConfig, ProductConfig.id == Grant.product_config_id
-    )
-    stmt = scoped(scoped(stmt, Grant, location_id), ProductConfig, location_id)
-    stmt = _page(stmt.where(Grant.contact_id == contact_id), GRANT_AT, Grant.id, resume, limit)
-    rows = session.execute(stmt).all()
-    lots = _lots_of_grants(session, location_id, [grant.id for grant, _ in rows])
-    return [PaymentRow(grant, config_id, lots.get(grant.id)) for grant, config_id in rows]
+    params = {"location_id": location_id, "contact_id": contact_id, **_page_params(resume, limit)}
+    rows = _rows(session, _payments_page(_shape(resume)), params)
+    lots = _lots_of_grants(session, location_id, [row.id for row in rows])
+    return [PaymentRow(row, row.config_public_id, lots.get(row.id)) for row in rows]
 
 
 def _lots_of_grants(
     session: Session, location_id: str, grant_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, Entitlement]:
+) -> dict[uuid.UUID, Row[Any]]:
     if not grant_ids:
         return {}
-    stmt = scoped(select(Entitlement), Entitlement, location_id).where(
-        Entitlement.grant_id.in_(grant_ids)
-    )
+    params = {"location_id": location_id, "grant_ids": list(grant_ids)}
     return {
-        lot.grant_id: lot for lot in session.execute(stmt).scalars() if lot.grant_id is not None
+        lot.grant_id: lot
+        for lot in _rows(session, _LOTS_OF_GRANTS, params)
+        if lot.grant_id is not None
     }
 
 
+_PAYMENT_TOTALS = _of_contact(
+    select(
+        func.count(_GRANT.id),
+        func.coalesce(func.sum(func.coalesce(_GRANT.amount_cents, 0)), 0),
+        func.max(GRANT_AT),
+    ),
+    _GRANT,
+)
+
+
 def payment_totals(session: Session, location_id: str, contact_id: uuid.UUID) -> PaymentTotals:
-    stmt = scoped(
-        select(
-            func.count(Grant.id),
-            func.coalesce(func.sum(func.coalesce(Grant.amount_cents, 0)), 0),
-            func.max(GRANT_AT),
-        ),
-        Grant,
-        location_id,
-    ).where(Grant.contact_id == contact_id)
-    count, amount, last = session.execute(stmt).one()
+    params = {"location_id": location_id, "contact_id": contact_id}
+    count, amount, last = session.connection().execute(_PAYMENT_TOTALS, params).one()
     return PaymentTotals(int(count), int(amount), last)

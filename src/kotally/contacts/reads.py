@@ -19,13 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from kotally.contacts import read_repository as repo
 from kotally.contacts import schemas
 from kotally.contacts.read_repository import Resume, Ties
-from kotally.contacts.repository import find_for_read
-from kotally.db.models import Appointment, Contact, Grant
+from kotally.contacts.repository import find_row_for_read
 from kotally.kit.clock import Clock, isoformat
 from kotally.kit.pagination import (
     LIMIT_DEFAULT,
@@ -96,7 +96,7 @@ def search(
 
 
 def contact(session: Session, clock: Clock, location_id: str, contact_key: str) -> Body | None:
-    found = find_for_read(session, location_id, contact_key)
+    found = find_row_for_read(session, location_id, contact_key)
     if found is None:
         return None
     return {"contact": schemas.contact(found)}
@@ -108,7 +108,7 @@ def summary(session: Session, clock: Clock, location_id: str, contact_key: str) 
     `entitlements` are the lots as in `credits`. `recent_appointments` are the latest by time,
     so booked future appointments lead, as on the timeline.
     """
-    found = find_for_read(session, location_id, contact_key)
+    found = find_row_for_read(session, location_id, contact_key)
     if found is None:
         return None
     now = clock.now()
@@ -139,7 +139,7 @@ def credits(session: Session, clock: Clock, location_id: str, contact_key: str) 
     every older lot that still holds usable credits, so each credit counted is shown. The full
     history pages through `entitlements()`.
     """
-    found = find_for_read(session, location_id, contact_key)
+    found = find_row_for_read(session, location_id, contact_key)
     if found is None:
         return None
     available, lots = _balance_and_lots(session, location_id, found, clock.now())
@@ -147,7 +147,7 @@ def credits(session: Session, clock: Clock, location_id: str, contact_key: str) 
 
 
 def _balance_and_lots(
-    session: Session, location_id: str, found: Contact, now: datetime
+    session: Session, location_id: str, found: Row[Any], now: datetime
 ) -> tuple[int, list[Body]]:
     usable = repo.usable_lots(session, location_id, found.id, now)
     shown = {
@@ -170,7 +170,7 @@ def entitlements(
     """Every lot of the contact, any status, newest first (created_at, then id), full form."""
     fetch = check_limit(limit) + 1
     resume = _time_id_cursor(cursor, _ENTITLEMENTS)
-    found = find_for_read(session, location_id, contact_key)
+    found = find_row_for_read(session, location_id, contact_key)
     if found is None:
         return None
     rows = repo.lots(session, location_id, found.id, resume, fetch)
@@ -198,7 +198,7 @@ def appointments_upcoming(
     """
     fetch = check_limit(limit) + 1
     resume = _time_id_cursor(cursor, _UPCOMING)
-    found = find_for_read(session, location_id, contact_key)
+    found = find_row_for_read(session, location_id, contact_key)
     if found is None:
         return None
     rows = repo.appointments_upcoming(session, location_id, found.id, clock.now(), resume, fetch)
@@ -222,14 +222,14 @@ def appointments_past(
     """
     fetch = check_limit(limit) + 1
     resume = _time_id_cursor(cursor, _PAST)
-    found = find_for_read(session, location_id, contact_key)
+    found = find_row_for_read(session, location_id, contact_key)
     if found is None:
         return None
     rows = repo.appointments_past(session, location_id, found.id, clock.now(), resume, fetch)
     return _appointment_page(rows, limit, _PAST)
 
 
-def _appointment_page(rows: Sequence[Appointment], limit: int, tag: str) -> Body:
+def _appointment_page(rows: Sequence[Row[Any]], limit: int, tag: str) -> Body:
     return _paged(
         "appointments",
         rows,
@@ -252,7 +252,7 @@ def ledger(
     before_id = None
     if cursor is not None:
         (before_id,) = (parse_int_part(part) for part in decode_cursor(cursor, _LEDGER, 1))
-    found = find_for_read(session, location_id, contact_key)
+    found = find_row_for_read(session, location_id, contact_key)
     if found is None:
         return None
     rows = repo.entries(session, location_id, found.id, before_id, fetch)
@@ -279,7 +279,7 @@ def payments(
     """
     fetch = check_limit(limit) + 1
     resume = _time_id_cursor(cursor, _PAYMENTS)
-    found = find_for_read(session, location_id, contact_key)
+    found = find_row_for_read(session, location_id, contact_key)
     if found is None:
         return None
     rows = repo.payments(session, location_id, found.id, resume, fetch)
@@ -323,7 +323,7 @@ def timeline(
     """
     fetch = check_limit(limit) + 1
     position = _timeline_cursor(cursor)
-    found = find_for_read(session, location_id, contact_key)
+    found = find_row_for_read(session, location_id, contact_key)
     if found is None:
         return None
 
@@ -359,7 +359,7 @@ def _entry_item(row: repo.EntryRow) -> _Item:
     return _Item(row.entry.created_at, "ledger_entry", row.entry.id, form)
 
 
-def _appointment_item(row: Appointment) -> _Item:
+def _appointment_item(row: Row[Any]) -> _Item:
     return _Item(_appointment_at(row), "appointment", row.id, schemas.appointment(row))
 
 
@@ -386,14 +386,16 @@ def _paged(
     return body
 
 
-def _appointment_at(row: Appointment) -> datetime:
+def _appointment_at(row: Row[Any]) -> datetime:
     """APPOINTMENT_AT in Python."""
-    return row.appointment_time if row.appointment_time is not None else row.created_at
+    at: datetime = row.appointment_time if row.appointment_time is not None else row.created_at
+    return at
 
 
-def _grant_at(row: Grant) -> datetime:
+def _grant_at(row: Row[Any]) -> datetime:
     """GRANT_AT in Python."""
-    return row.paid_at if row.paid_at is not None else row.created_at
+    at: datetime = row.paid_at if row.paid_at is not None else row.created_at
+    return at
 
 
 def _time_id_cursor(cursor: str | None, tag: str) -> Resume | None:

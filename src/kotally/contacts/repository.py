@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from functools import cache
-from typing import TypeVarTuple
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import BindParameter, Select, bindparam, case, or_, select
+from sqlalchemy import BindParameter, Row, Select, bindparam, case, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -73,16 +73,32 @@ def find_id(
     return found
 
 
-def find_for_read(session: Session, location_id: str, any_id: str) -> Contact | None:
-    """A contact by its Kotally UUID, ghl_contact_id or external_contact_id."""
+_CONTACT_ROW = select(*Contact.__table__.columns)
+_ROW_BY_ID = scoped(_CONTACT_ROW, Contact, bindparam("location_id")).where(
+    Contact.id == bindparam("contact_id")
+)
+_ROW_BY_OTHER_ID = _matching(_CONTACT_ROW, "ghl_contact_id")
+
+
+def find_row_for_read(session: Session, location_id: str, any_id: str) -> Row[Any] | None:
+    """A contact by its Kotally UUID, ghl_contact_id or external_contact_id, as a table row (the
+    contact reads show it, and loading a row costs a fraction of loading an object)."""
+    connection = session.connection()
     contact_uuid = parse_uuid(any_id)
     if contact_uuid is not None:
-        by_uuid: Contact | None = session.execute(
-            scoped(select(Contact), Contact, location_id).where(Contact.id == contact_uuid)
-        ).scalar_one_or_none()
+        params = {"location_id": location_id, "contact_id": contact_uuid}
+        by_uuid = connection.execute(_ROW_BY_ID, params).first()
         if by_uuid is not None:
             return by_uuid
-    return find(session, location_id, ContactRef(value=any_id, field="ghl_contact_id"))
+    return connection.execute(
+        _ROW_BY_OTHER_ID, {"location_id": location_id, "value": any_id}
+    ).first()
+
+
+def find_for_read(session: Session, location_id: str, any_id: str) -> Contact | None:
+    """The contact `find_row_for_read` finds, as a mapped object (the admin UI acts on it)."""
+    row = find_row_for_read(session, location_id, any_id)
+    return None if row is None else session.get(Contact, row.id)
 
 
 def get_locked(session: Session, location_id: str, contact_id: uuid.UUID) -> Contact | None:

@@ -1,7 +1,9 @@
 """The JSON forms of the contact reads (api-v2.md §4.6): field names exactly as published.
 
 Times are ISO 8601 UTC with milliseconds and a Z, UUIDs are strings, and `product_config_id` is
-always the public config id (e.g. `pc_package_1`), never the config's UUID.
+always the public config id (e.g. `pc_package_1`), never the config's UUID. The records are table
+rows (contacts/read_repository.py), the contact a mapped object: both have the columns' names as
+attributes.
 """
 
 from __future__ import annotations
@@ -10,14 +12,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from kotally.db.models import (
-    Appointment,
-    Contact,
-    Entitlement,
-    Grant,
-    LedgerEntry,
-    ProductConfig,
-)
+from sqlalchemy import Row
+
+from kotally.contacts.read_repository import ConfigRef
+from kotally.db.models import Contact
 from kotally.db.models.entitlement import LIVE_STATUSES
 from kotally.kit.clock import isoformat
 
@@ -26,7 +24,7 @@ def _id(value: uuid.UUID | None) -> str | None:
     return None if value is None else str(value)
 
 
-def contact(row: Contact) -> dict[str, Any]:
+def contact(row: Contact | Row[Any]) -> dict[str, Any]:
     return {
         "id": str(row.id),
         "ghl_contact_id": row.ghl_contact_id,
@@ -37,7 +35,7 @@ def contact(row: Contact) -> dict[str, Any]:
     }
 
 
-def lot_status(lot: Entitlement, now: datetime) -> str:
+def lot_status(lot: Row[Any], now: datetime) -> str:
     """The stored status, except that a lot past its expires_at shows as the sweep will leave it.
 
     Such a lot is no longer live (ledger.md invariant 4) even before `kotally expire` runs. Only
@@ -45,10 +43,11 @@ def lot_status(lot: Entitlement, now: datetime) -> str:
     """
     if lot.status in LIVE_STATUSES and lot.expires_at is not None and lot.expires_at <= now:
         return "expired"
-    return lot.status
+    status: str = lot.status
+    return status
 
 
-def entitlement_short(lot: Entitlement, config_id: str, now: datetime) -> dict[str, Any]:
+def entitlement_short(lot: Row[Any], config_id: str, now: datetime) -> dict[str, Any]:
     return {
         "id": str(lot.id),
         "product_config_id": config_id,
@@ -58,7 +57,7 @@ def entitlement_short(lot: Entitlement, config_id: str, now: datetime) -> dict[s
     }
 
 
-def entitlement_full(lot: Entitlement, config: ProductConfig, now: datetime) -> dict[str, Any]:
+def entitlement_full(lot: Row[Any], config: ConfigRef, now: datetime) -> dict[str, Any]:
     return {
         **entitlement_short(lot, config.config_id, now),
         "product_config_name": config.name,
@@ -72,7 +71,7 @@ def entitlement_full(lot: Entitlement, config: ProductConfig, now: datetime) -> 
     }
 
 
-def ledger_entry(entry: LedgerEntry, config_id: str) -> dict[str, Any]:
+def ledger_entry(entry: Row[Any], config_id: str) -> dict[str, Any]:
     return {
         "id": str(entry.id),
         "kind": entry.kind,
@@ -90,7 +89,7 @@ def ledger_entry(entry: LedgerEntry, config_id: str) -> dict[str, Any]:
     }
 
 
-def appointment(row: Appointment) -> dict[str, Any]:
+def appointment(row: Row[Any]) -> dict[str, Any]:
     return {
         "id": str(row.id),
         "external_ref": row.external_ref,
@@ -102,7 +101,7 @@ def appointment(row: Appointment) -> dict[str, Any]:
     }
 
 
-def payment(grant: Grant, config_id: str, lot: Entitlement | None) -> dict[str, Any]:
+def payment(grant: Row[Any], config_id: str, lot: Row[Any] | None) -> dict[str, Any]:
     return {
         "id": str(grant.id),
         "external_payment_id": grant.external_payment_id,

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from kotally.contacts import read_repository as contact_repo
 from kotally.contacts.read_repository import LotRow
-from kotally.contacts.repository import find_for_read
+from kotally.contacts.repository import find_row_for_read
 from kotally.db.models import EmbedSession
 from kotally.embed import repository as repo
 from kotally.embed import schemas
@@ -147,7 +147,7 @@ def balances(
 
     The same lots the API's `credits_available` sums, so the figures add up to it.
     """
-    found = find_for_read(session, location_id, contact_key)
+    found = find_row_for_read(session, location_id, contact_key)
     if found is None:
         return None
     rows = contact_repo.usable_lots(session, location_id, found.id, clock.now())

@@ -18,7 +18,7 @@ from kotally.admin.endpoints import install as install_admin
 from kotally.api import system
 from kotally.api.envelope import error_response
 from kotally.api.middleware import KotallyMiddleware, correlation_id_from
-from kotally.api.runtime import Runtime
+from kotally.api.runtime import Runtime, authorize_deferred
 from kotally.config import Settings, get_settings
 from kotally.contacts import endpoints as contact_endpoints
 from kotally.db.engine import Database
@@ -69,6 +69,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    try:  # 401, 429 and 403 MISSING_SCOPE come before 422 (api-v2.md §2)
+        await authorize_deferred(request)
+    except KotallyError as error:
+        return _render(request, error)
     errors = [
         {
             "field": ".".join(str(p) for p in err.get("loc", ())[1:]) or "query",

@@ -126,13 +126,45 @@ def unavailable_as_503() -> Iterator[None]:
         raise
 
 
-async def authorize(request: Request, scope: str) -> Principal:
-    """401, then 429, then 403 MISSING_SCOPE (api-v2.md §2 precedence)."""
-    rt = runtime(request)
-    principal = await read(rt, rt.authenticator.authenticate, request.headers.get("authorization"))
-    await record_use(rt, principal.client_id)
+def authenticate_in(rt: Runtime, request: Request, scope: str, session: Session) -> Principal:
+    """401, then 429, then 403 MISSING_SCOPE (api-v2.md §2 precedence), in the caller's
+    transaction: the request's own work runs in the same one, on the same database trip. The
+    principal is kept on the request for `record_use_of`, even when 429 or 403 follow."""
+    principal = rt.authenticator.authenticate(request.headers.get("authorization"), session)
+    request.state.principal = principal
     admit(rt, request, principal, scope)
     return principal
+
+
+async def record_use_of(rt: Runtime, request: Request) -> None:
+    """After the request's transaction: the use of the client it authenticated, if any."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is not None:
+        await record_use(rt, principal.client_id)
+
+
+def defer_authorization(request: Request, scope: str) -> None:
+    """The endpoint authenticates inside its own transaction (`authenticate_in`). Should the
+    request fail its parameters' validation before the endpoint runs, `authorize_deferred`
+    authenticates it first, so that 401, 429 and 403 still come before 422."""
+    request.state.deferred_scope = scope
+
+
+async def authorize_deferred(request: Request) -> None:
+    """For a request that never reached its endpoint: the authentication it deferred."""
+    scope: str | None = getattr(request.state, "deferred_scope", None)
+    if scope is None or getattr(request.state, "principal", None) is not None:
+        return
+    rt = runtime(request)
+    try:
+        await read(rt, _authenticate_alone, rt, request, scope)
+    finally:
+        await record_use_of(rt, request)
+
+
+def _authenticate_alone(rt: Runtime, request: Request, scope: str) -> None:
+    with rt.db.unit_of_work(write=False) as session:
+        authenticate_in(rt, request, scope, session)
 
 
 async def record_use(rt: Runtime, client_id: uuid.UUID) -> None:

@@ -12,8 +12,15 @@ from starlette.responses import Response
 
 from kotally.api.envelope import json_response
 from kotally.api.openapi import Outcome, error_responses
-from kotally.api.runtime import Runtime, authorize, correlation_id, read, runtime
-from kotally.auth.dependency import Principal
+from kotally.api.runtime import (
+    Runtime,
+    authenticate_in,
+    correlation_id,
+    defer_authorization,
+    read,
+    record_use_of,
+    runtime,
+)
 from kotally.contacts import reads
 from kotally.errors import LocationMismatch, ValidationFailed
 from kotally.kit.clock import Clock
@@ -22,11 +29,13 @@ from kotally.kit.fields import ID_CHARS_MAX, no_control_chars
 router = APIRouter(prefix="/api/v2/contacts")
 
 
-async def _principal(request: Request) -> Principal:
-    return await authorize(request, "summary")
+async def _deferred(request: Request) -> None:
+    defer_authorization(request, "summary")
 
 
-Authorized = Annotated[Principal, Depends(_principal)]
+# Authentication runs in the read's own transaction (`_answer`); declared as a dependency so
+# that it is deferred before FastAPI validates the parameters (app.py answers their 422).
+Authorized = Annotated[None, Depends(_deferred)]
 # Named `id` as in api-v2.md (`/contacts/{id}`), so a 422 names the field the client knows.
 ContactKey = Annotated[
     str,
@@ -53,25 +62,27 @@ DOCS: dict[str, Any] = {
 
 async def _answer(
     request: Request,
-    principal: Principal,
     location_id: str,
     reason_code: str,
     reader: Reader,
     contact_key: str,
     **page: Any,
 ) -> Response:
-    if location_id != principal.location.id:
-        raise LocationMismatch()
     rt = runtime(request)
 
     def read_contact() -> dict[str, Any] | None:
         with rt.db.unit_of_work(write=False) as session:
+            principal = authenticate_in(rt, request, "summary", session)
+            if location_id != principal.location.id:
+                raise LocationMismatch()
             return _call(reader, session, rt, location_id, contact_key, page)
 
     try:
         found = await read(rt, read_contact)
     except reads.InvalidCursor as exc:
         raise ValidationFailed(errors=[{"field": "cursor", "message": str(exc)}]) from exc
+    finally:
+        await record_use_of(rt, request)
     cid = correlation_id(request)
     if found is None:
         request.state.reason_code = "NOT_FOUND"
@@ -102,35 +113,29 @@ def _call(
 
 @router.get("/{id}", summary="A contact", **DOCS)
 async def contact_endpoint(
-    request: Request, principal: Authorized, contact_id: ContactKey, location_id: LocationId
+    request: Request, _: Authorized, contact_id: ContactKey, location_id: LocationId
 ) -> Response:
-    return await _answer(
-        request, principal, location_id, "contact_loaded", reads.contact, contact_id
-    )
+    return await _answer(request, location_id, "contact_loaded", reads.contact, contact_id)
 
 
 @router.get("/{id}/summary", summary="A contact and their credit summary", **DOCS)
 async def summary_endpoint(
-    request: Request, principal: Authorized, contact_id: ContactKey, location_id: LocationId
+    request: Request, _: Authorized, contact_id: ContactKey, location_id: LocationId
 ) -> Response:
-    return await _answer(
-        request, principal, location_id, "summary_loaded", reads.summary, contact_id
-    )
+    return await _answer(request, location_id, "summary_loaded", reads.summary, contact_id)
 
 
 @router.get("/{id}/credits", summary="Credits available and entitlements", **DOCS)
 async def credits_endpoint(
-    request: Request, principal: Authorized, contact_id: ContactKey, location_id: LocationId
+    request: Request, _: Authorized, contact_id: ContactKey, location_id: LocationId
 ) -> Response:
-    return await _answer(
-        request, principal, location_id, "credits_loaded", reads.credits, contact_id
-    )
+    return await _answer(request, location_id, "credits_loaded", reads.credits, contact_id)
 
 
 def _list_route(path: str, reason_code: str, reader: Reader, summary: str) -> None:
     async def endpoint(
         request: Request,
-        principal: Authorized,
+        _: Authorized,
         contact_id: ContactKey,
         location_id: LocationId,
         limit: Limit = 20,
@@ -138,7 +143,6 @@ def _list_route(path: str, reason_code: str, reader: Reader, summary: str) -> No
     ) -> Response:
         return await _answer(
             request,
-            principal,
             location_id,
             reason_code,
             reader,

@@ -14,10 +14,9 @@ from starlette.responses import Response
 from kotally.api.body import read_json_object, validate
 from kotally.api.envelope import json_response
 from kotally.api.openapi import post_docs
-from kotally.api.runtime import Runtime, admit, correlation_id, record_use, runtime
+from kotally.api.runtime import Runtime, authenticate_in, correlation_id, record_use_of, runtime
 from kotally.api.runtime import read as runtime_read
 from kotally.api.runtime import write as runtime_write
-from kotally.auth.dependency import Principal
 from kotally.errors import KotallyError, LocationMismatch
 from kotally.idempotency.service import Reply
 from kotally.ledger import grants, restore, service
@@ -48,8 +47,7 @@ async def _handle(
         else:
             reply = await runtime_read(rt, done.run_alone)
     finally:
-        if done.principal is not None:
-            await record_use(rt, done.principal.client_id)
+        await record_use_of(rt, request)
     request.state.reason_code = reply.body.get("reason_code")
     headers = {"X-Correlation-Id": str(reply.body.get("correlation_id"))}
     if reply.replayed:
@@ -67,7 +65,6 @@ class _Execution:
     operation: Operation
     parsed: BaseModel | KotallyError
     cid: str
-    principal: Principal | None = None
 
     def run_alone(self) -> Reply:
         with self.rt.db.unit_of_work(write=False) as session:
@@ -75,9 +72,7 @@ class _Execution:
 
     def run(self, session: Session) -> Reply:
         rt, request = self.rt, self.request
-        principal = rt.authenticator.authenticate(request.headers.get("authorization"), session)
-        self.principal = principal  # 401 above
-        admit(rt, request, principal, self.scope)  # 429, 403 MISSING_SCOPE
+        principal = authenticate_in(rt, request, self.scope, session)  # 401, 429, 403
         if isinstance(self.parsed, KotallyError):  # 415, 413, 400, 422
             raise self.parsed
         if getattr(self.parsed, "location_id", None) != principal.location.id:

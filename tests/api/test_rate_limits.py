@@ -149,6 +149,15 @@ async def test_rate_limited_before_body_errors(limited: Api) -> None:
     assert response.status_code == 429
 
 
+async def test_rate_limited_before_query_errors(limited: Api) -> None:
+    """A contact read authenticates in its own transaction; a request whose query fails
+    validation never reaches it, and is still counted and limited before its 422."""
+    params = {"location_id": "loc_1", "limit": "0"}
+    responses = [await limited.get("/api/v2/contacts/c/ledger", params=params) for _ in range(3)]
+    assert [r.status_code for r in responses] == [422, 422, 429]
+    assert all("ratelimit-remaining" in r.headers for r in responses)
+
+
 async def test_rate_limited_request_applies_nothing_and_is_not_stored(
     limited: Api, make_token: TokenFactory
 ) -> None:

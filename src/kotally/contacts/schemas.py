@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from kotally.contacts.read_repository import ConfigRef
+from kotally.contacts.read_repository import ConfigRef, LotRef
 from kotally.db.models import Contact
 from kotally.db.models.entitlement import LIVE_STATUSES
 from kotally.kit.clock import isoformat
@@ -101,7 +101,7 @@ def appointment(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-def payment(grant: Row[Any], config_id: str, lot: Row[Any] | None) -> dict[str, Any]:
+def payment(grant: Row[Any], config_id: str, lot: LotRef | None) -> dict[str, Any]:
     return {
         "id": str(grant.id),
         "external_payment_id": grant.external_payment_id,

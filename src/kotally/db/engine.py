@@ -74,7 +74,27 @@ def _sqlite_engine(url: URL, settings: Settings) -> Engine:
         write = conn.get_execution_options().get(WRITE_OPTION, False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
+    _savepoints_as_sql(engine)
     return engine
+
+
+def _savepoints_as_sql(engine: Engine) -> None:
+    """SAVEPOINT, RELEASE and ROLLBACK TO sent as SQL, not compiled from a clause each time.
+
+    The group-commit writer opens and releases a savepoint for every request, and each has a new
+    name, so SQLAlchemy compiled both anew every time (about half their cost, 25-45 µs a pair).
+    """
+    quote = engine.dialect.identifier_preparer.quote
+
+    def sql(verb: str) -> Callable[[Any, str], None]:
+        def run(connection: Any, name: str) -> None:
+            connection.exec_driver_sql(f"{verb} {quote(name)}")
+
+        return run
+
+    setattr(engine.dialect, "do_savepoint", sql("SAVEPOINT"))  # noqa: B010 (a method)
+    setattr(engine.dialect, "do_release_savepoint", sql("RELEASE SAVEPOINT"))  # noqa: B010
+    setattr(engine.dialect, "do_rollback_to_savepoint", sql("ROLLBACK TO SAVEPOINT"))  # noqa: B010
 
 
 def _postgres_engine(url: URL, settings: Settings) -> Engine:

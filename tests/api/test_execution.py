@@ -8,12 +8,15 @@ import threading
 import time
 from typing import Any
 
+import psycopg
 import pytest
+from sqlalchemy import event
 
 from kotally.auth.dependency import Authenticator
 from kotally.config import Settings
+from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
-from tests.api.conftest import CHECK, DEDUCT, GRANT, PATHS, api_on
+from tests.api.conftest import CHECK, DEDUCT, GRANT, PATHS, Api, api_on
 
 CONCURRENT = 12
 
@@ -78,3 +81,27 @@ async def test_sqlite_group_commit_reads_on_the_loop_writes_on_the_writer(
         answers = await asyncio.gather(*deducts, api.post(PATHS["check"], CHECK))
     assert [a.json()["reason_code"] for a in answers] == ["deducted"] * 4 + ["eligible"]
     assert watch.threads == {"kotally-writer", threading.current_thread().name}
+
+
+async def test_a_check_by_config_is_two_statements_outside_a_transaction(
+    api: Api, db: Database
+) -> None:
+    """Authentication, then the config, contact and live balance in one statement; on
+    PostgreSQL without BEGIN or COMMIT (docs/ledger.md, Reads)."""
+    assert (await api.post(PATHS["grant"], GRANT)).json()["reason_code"] == "grant_applied"
+    seen: list[Any] = []
+
+    def grab(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            dbapi = conn.connection.dbapi_connection
+            seen.append(dbapi.info.transaction_status if db.dialect == "postgresql" else None)
+
+    event.listen(db.engine, "before_cursor_execute", grab)
+    try:
+        response = await api.post(PATHS["check"], CHECK)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", grab)
+    assert response.json()["reason_code"] == "eligible"
+    assert len(seen) == 2
+    if db.dialect == "postgresql":  # the second statement, too, runs outside a transaction
+        assert seen == [psycopg.pq.TransactionStatus.IDLE] * 2

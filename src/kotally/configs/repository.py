@@ -50,7 +50,8 @@ def active_for_link(
 
 
 # The selection of check, deduct and restore needs the configs' ids alone: no objects loaded.
-_ACTIVE_ID = scoped(select(ProductConfig.id), ProductConfig, bindparam("location_id")).where(
+# Bound: location_id, config_id (the check reads it as a subquery of its one statement too).
+ACTIVE_ID = scoped(select(ProductConfig.id), ProductConfig, bindparam("location_id")).where(
     ProductConfig.config_id == bindparam("config_id"),
     ProductConfig.active.is_(True),
 )
@@ -66,7 +67,7 @@ _LINKED = scoped(
 def active_id(session: Session, location_id: str, config_id: str) -> uuid.UUID | None:
     """The id of the active config `config_id` (get_active's config, by id)."""
     params = {"location_id": location_id, "config_id": config_id}
-    found: uuid.UUID | None = session.connection().execute(_ACTIVE_ID, params).scalar()
+    found: uuid.UUID | None = session.connection().execute(ACTIVE_ID, params).scalar()
     return found
 
 

@@ -43,8 +43,10 @@ def _matching(stmt: Select[*Ts], field: str) -> Select[*Ts]:
 
 
 @cache
-def _find_id_statement(field: str, lock: bool) -> Select[uuid.UUID]:
-    """The id alone (the ledger's operations use nothing else): no object loaded."""
+def find_id_statement(field: str, lock: bool) -> Select[uuid.UUID]:
+    """The id alone (the ledger's operations use nothing else): no object loaded.
+
+    Bound: location_id, value (the check reads it as a subquery of its one statement too)."""
     stmt = _matching(select(Contact.id), field)
     return stmt.with_for_update() if lock else stmt
 
@@ -68,7 +70,7 @@ def find_id(
     """The id of the contact `ref` names (the same match as `find`); with lock, its row is
     locked FOR UPDATE (PostgreSQL)."""
     params = {"location_id": location_id, "value": ref.value}
-    stmt = _find_id_statement(ref.field, lock)
+    stmt = find_id_statement(ref.field, lock)
     found: uuid.UUID | None = session.connection().execute(stmt, params).scalar_one_or_none()
     return found
 

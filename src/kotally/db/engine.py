@@ -119,6 +119,15 @@ class Database:
         self.engine = make_engine(settings)
         self.dialect = self.engine.dialect.name
         self._read = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # PostgreSQL reads whose statements need not share one snapshot: no BEGIN, no COMMIT.
+        self._read_each = (
+            sessionmaker(
+                bind=self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
+            if self.dialect == "postgresql"
+            else self._read
+        )
         self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self._write = sessionmaker(bind=self._write_engine, expire_on_commit=False)
         self._write_gate = (
@@ -128,16 +137,22 @@ class Database:
         )
 
     @contextmanager
-    def unit_of_work(self, *, write: bool = True) -> Iterator[Session]:
+    def unit_of_work(self, *, write: bool = True, snapshot: bool = True) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back on any error.
 
         The caller learns of a failed commit by its exception: never answer before this exits.
+        A read (write=False) with snapshot=False runs on PostgreSQL without a transaction, each
+        statement reading the latest committed state on its own: two round trips fewer, for a
+        read whose statements need not agree with each other (the check; the benchmark: 1.5-1.7
+        -> 1.2-1.4 ms CPU in one thread). On SQLite a read is a WAL snapshot either way.
         """
+        assert snapshot or not write, "a write is always one transaction"
         gate = self._write_gate if write else None
         if gate is not None:
             gate.acquire()
         try:
-            session = (self._write if write else self._read)()
+            factory = self._write if write else self._read if snapshot else self._read_each
+            session = factory()
             try:
                 yield session
                 session.commit()

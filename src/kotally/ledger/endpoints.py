@@ -67,7 +67,8 @@ class _Execution:
     cid: str
 
     def run_alone(self) -> Reply:
-        with self.rt.db.unit_of_work(write=False) as session:
+        """A read on its own (the check): its statements need not share one snapshot."""
+        with self.rt.db.unit_of_work(write=False, snapshot=False) as session:
             return self.run(session)
 
     def run(self, session: Session) -> Reply:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 
-from sqlalchemy import BindParameter, ColumnElement, and_, bindparam, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from kotally.configs import repository as configs
+from kotally.contacts import repository as contacts
 from kotally.db.models import (
     Appointment,
     Entitlement,
@@ -20,6 +23,7 @@ from kotally.db.models import (
 )
 from kotally.db.models.entitlement import LIVE_STATUSES
 from kotally.db.scoping import S, scoped
+from kotally.ledger.schemas import ContactRef
 
 CONSUMPTION_ORDER = (
     Entitlement.expires_at.asc().nulls_last(),
@@ -80,6 +84,42 @@ def live_balance(
     params = _live_params(location_id, contact_id, config_ids, now)
     count, credits = session.connection().execute(_LIVE_BALANCE, params).one()
     return int(count), int(credits)
+
+
+@cache
+def _check_facts(field: str) -> Select[uuid.UUID, uuid.UUID, int, int]:
+    """The config by its public id, the contact by the id sent in `field`, and their live lots'
+    count and credits, in one statement. Bound: location_id, config_id, value, now."""
+    config = configs.ACTIVE_ID.scalar_subquery()
+    contact = contacts.find_id_statement(field, False).scalar_subquery()
+    return select(
+        config,
+        contact,
+        func.count(Entitlement.id),
+        func.coalesce(func.sum(Entitlement.credits_remaining), 0),
+    ).where(
+        Entitlement.location_id == bindparam("location_id"),
+        Entitlement.contact_id == contact,
+        Entitlement.product_config_id == config,
+        live_condition(bindparam("now")),
+    )
+
+
+def check_facts(
+    session: Session, location_id: str, config_id: str, contact: ContactRef, now: datetime
+) -> tuple[uuid.UUID | None, uuid.UUID | None, int, int]:
+    """(the active config's id, the contact's id, how many live lots, their credits): what
+    configs.active_id, contacts.find_id and live_balance read, in one round trip."""
+    params = {
+        "location_id": location_id,
+        "config_id": config_id,
+        "value": contact.value,
+        "now": now,
+    }
+    config, contact_id, count, credits = (
+        session.connection().execute(_check_facts(contact.field), params).one()
+    )
+    return config, contact_id, int(count), int(credits)
 
 
 def _live_params(

@@ -24,14 +24,7 @@ def select_configs(ctx: LedgerContext, req: SelectionRequest) -> list[uuid.UUID]
     SERVICE_FAMILY_MISMATCH, in that order."""
     location_id = ctx.location.id
     if req.product_config_id is not None:
-        config = configs.active_id(ctx.session, location_id, req.product_config_id)
-        if config is None:
-            raise Refusal("CONFIG_NOT_FOUND")
-        if req.calendar_id is not None and req.calendar_id not in configs.linked(
-            ctx.session, location_id, config, "calendar"
-        ):
-            raise Refusal("SERVICE_FAMILY_MISMATCH")
-        return [config]
+        return _chosen(ctx, req, configs.active_id(ctx.session, location_id, req.product_config_id))
     assert req.calendar_id is not None
     linked = configs.active_ids_for_link(ctx.session, location_id, "calendar", req.calendar_id)
     if not linked:
@@ -39,12 +32,44 @@ def select_configs(ctx: LedgerContext, req: SelectionRequest) -> list[uuid.UUID]
     return linked
 
 
+def _chosen(ctx: LedgerContext, req: SelectionRequest, config: uuid.UUID | None) -> list[uuid.UUID]:
+    """The config named by product_config_id, if active, and in the calendar's family if one
+    was sent too."""
+    if config is None:
+        raise Refusal("CONFIG_NOT_FOUND")
+    if req.calendar_id is not None and req.calendar_id not in configs.linked(
+        ctx.session, ctx.location.id, config, "calendar"
+    ):
+        raise Refusal("SERVICE_FAMILY_MISMATCH")
+    return [config]
+
+
 def find_contact(ctx: LedgerContext, req: SelectionRequest, *, lock: bool) -> uuid.UUID:
     """The id of the request's contact; with lock, its row is locked (ledger.md §Concurrency)."""
-    contact_id = contacts.find_id(ctx.session, ctx.location.id, req.contact, lock=lock)
+    return _found(contacts.find_id(ctx.session, ctx.location.id, req.contact, lock=lock))
+
+
+def _found(contact_id: uuid.UUID | None) -> uuid.UUID:
     if contact_id is None:
         raise Refusal("NO_ENTITLEMENT")
     return contact_id
+
+
+def check_balance(ctx: LedgerContext, req: SelectionRequest) -> int:
+    """The check's selection and balance: select_configs, find_contact and
+    live_balance_with_enough, with the same refusals in the same order. By product_config_id
+    (the common case) their three reads are one statement."""
+    if req.product_config_id is None:
+        selected = select_configs(ctx, req)
+        contact_id = find_contact(ctx, req, lock=False)
+        return live_balance_with_enough(ctx, req, contact_id, selected)
+    config, found, lots, available = repository.check_facts(
+        ctx.session, ctx.location.id, req.product_config_id, req.contact, ctx.clock.now()
+    )
+    selected = _chosen(ctx, req, config)
+    contact_id = _found(found)
+    refuse_unless_enough(ctx, req, contact_id, selected, lots, available)
+    return available
 
 
 def refuse_if_other_family(

@@ -15,8 +15,8 @@ from kotally.ledger.lots import move
 from kotally.ledger.outcomes import Outcome, Refusal, success
 from kotally.ledger.schemas import CheckRequest, DeductRequest
 from kotally.ledger.selection import (
+    check_balance,
     find_contact,
-    live_balance_with_enough,
     live_lots_with_enough,
     refuse_if_suspended,
     select_configs,
@@ -27,9 +27,7 @@ def check(ctx: LedgerContext, req: CheckRequest) -> Reply:
     """Would the contact have enough credits? Changes nothing."""
     try:
         refuse_if_suspended(ctx)
-        selected = select_configs(ctx, req)
-        contact_id = find_contact(ctx, req, lock=False)
-        available = live_balance_with_enough(ctx, req, contact_id, selected)
+        available = check_balance(ctx, req)
         outcome = success("eligible", balance_after=available - req.amount)
     except Refusal as refusal:
         outcome = refusal.outcome

@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     # Threads per process for the API's database work (PostgreSQL; SQLite's reads run on the
     # event loop and its writes on the group-commit writer).
-    api_db_threads: int = Field(default=4, ge=1, le=200)
+    api_db_threads: int = Field(default=2, ge=1, le=200)
     db_pool_overflow: int = Field(default=10, ge=0, le=200)
 
     body_bytes_max: int = Field(default=64 * 1024, ge=1024)

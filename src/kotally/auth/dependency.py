@@ -61,12 +61,12 @@ class Authenticator:
         self._last_write: dict[uuid.UUID, float] = {}
         self._lock = threading.Lock()
 
-    def authenticate(self, authorization: str | None, session: Session | None = None) -> Principal:
+    def authenticate(self, authorization: str | None, session: Session) -> Principal:
         """Resolve a bearer token; every failure is the same 401 (no oracle).
 
-        With `session` the lookup runs in the caller's transaction (the ledger endpoints: one
-        transaction per request instead of two). The caller records the use: `touch` once the
-        request's transaction is over (api/runtime.py `record_use`).
+        The lookup runs in the caller's transaction, beside the request's own work (one
+        transaction per request instead of two: api/runtime.py `authenticate_in`). The caller
+        records the use: `touch` once the request's transaction is over (`record_use`).
         """
         if not authorization:
             raise Unauthorized("Send Authorization: Bearer ktly_<uuid>_<uuid>.")
@@ -75,10 +75,7 @@ class Authenticator:
         client_id = parse_token(token) if scheme.lower() == "bearer" else None
         if client_id is None:
             raise Unauthorized("The bearer token is malformed.")
-        if session is not None:
-            return self._resolve(session, client_id, token)
-        with self._db.unit_of_work(write=False) as own:
-            return self._resolve(own, client_id, token)
+        return self._resolve(session, client_id, token)
 
     def _resolve(self, session: Session, client_id: uuid.UUID, token: str) -> Principal:
         row = session.connection().execute(_CLIENT, {"client_id": client_id}).first()

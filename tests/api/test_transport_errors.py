@@ -209,19 +209,25 @@ async def test_unexpected_error_is_an_enveloped_500(
 async def test_unexpected_error_in_a_write_applies_nothing(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from kotally.ledger import lots
+    from kotally.ledger import lots, pg_deduct
 
     await api.grant()
-    original = lots.move
     calls = 0
 
-    def fail_after_first_move(*args: object, **kwargs: object) -> None:
-        nonlocal calls
-        calls += 1
-        original(*args, **kwargs)  # type: ignore[arg-type]
-        raise RuntimeError("after the ledger entry was written")
+    def failing_after(original: Any) -> Any:
+        """`original` does its work, then the request fails before it commits."""
 
-    monkeypatch.setattr("kotally.ledger.service.move", fail_after_first_move)
+        def fail(*args: object, **kwargs: object) -> None:
+            nonlocal calls
+            calls += 1
+            original(*args, **kwargs)
+            raise RuntimeError("after the ledger entry was written")
+
+        return fail
+
+    # SQLite's deduct moves credits lot by lot; PostgreSQL's is one call of its SQL function.
+    monkeypatch.setattr("kotally.ledger.service.move", failing_after(lots.move))
+    monkeypatch.setattr(pg_deduct, "call", failing_after(pg_deduct.call))
     response = await api.deduct(request_id="fails-mid-way")
     assert response.status_code == 500
     assert calls == 1

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from kotally.errors import OperatorError
 from kotally.kit.clock import FrozenClock
-from kotally.ledger import service
-from kotally.ledger.context import LedgerContext
-from kotally.ledger.outcomes import Outcome
-from kotally.ledger.schemas import DeductRequest
+from kotally.ledger import pg_deduct, service
 from tests.webhooks.conftest import Hooks, appointment
 
 
@@ -157,13 +155,18 @@ def test_an_unexpected_error_is_stored_failed_and_nothing_is_applied(
     hooks: Hooks, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hooks.ledger.grant()
-    original = service._deduct
 
-    def deduct_then_fail(ctx: LedgerContext, req: DeductRequest) -> Outcome:
-        original(ctx, req)  # the credit moves, then the error: the savepoint takes it back
-        raise RuntimeError("disk on fire")
+    def then_fail(original: Any) -> Any:
+        def fail(*args: Any) -> Any:
+            original(*args)  # the credit moves, then the error: the savepoint takes it back
+            raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(service, "_deduct", deduct_then_fail)
+        return fail
+
+    # SQLite's deduct is `_deduct` in Python; PostgreSQL's is one call of its SQL function.
+    originals = service._deduct, pg_deduct.call
+    monkeypatch.setattr(service, "_deduct", then_fail(service._deduct))
+    monkeypatch.setattr(pg_deduct, "call", then_fail(pg_deduct.call))
     event = _event(clock)
     body = hooks.send(event)
     assert body["reason_code"] == "event_processed"
@@ -176,7 +179,8 @@ def test_an_unexpected_error_is_stored_failed_and_nothing_is_applied(
     assert hooks.balance() == 10
     hooks.clean()
     # Once fixed, the replay applies it exactly once.
-    monkeypatch.setattr(service, "_deduct", original)
+    monkeypatch.setattr(service, "_deduct", originals[0])
+    monkeypatch.setattr(pg_deduct, "call", originals[1])
     replayed = hooks.replay(body["event_id"])
     assert (replayed.status, replayed.outcome, replayed.attempts) == ("processed", "deducted", 2)
     assert replayed.error is None

@@ -6,7 +6,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -87,6 +87,28 @@ def _replay(
     record = repository.get(session, location_id, request_id)
     if record is None:  # the other claim was rolled back between our insert and this read
         raise RequestInProgress()
+    return replay(record, endpoint, digest, payload)
+
+
+class StoredRecord(Protocol):
+    """What a replay reads of a request_id's record (a mapped row, or a SQL function's answer)."""
+
+    @property
+    def endpoint(self) -> str: ...
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def status_code(self) -> int | None: ...
+    @property
+    def response(self) -> dict[str, Any] | None: ...
+
+
+def replay(record: StoredRecord, endpoint: str, digest: str, payload: dict[str, Any]) -> Reply:
+    """The stored answer of a request_id claimed before, or why there is none to give yet."""
     if record.endpoint != endpoint or record.fingerprint != digest:
         raise IdempotencyKeyReused(
             conflicting_fields=_conflicting_fields(

@@ -9,7 +9,7 @@ from kotally.configs import repository as configs
 from kotally.db.models import Appointment
 from kotally.idempotency.service import Reply, run_once
 from kotally.kit.ids import new_id
-from kotally.ledger import repository
+from kotally.ledger import pg_deduct, repository
 from kotally.ledger.context import LedgerContext
 from kotally.ledger.lots import move
 from kotally.ledger.outcomes import Outcome, Refusal, success
@@ -35,6 +35,10 @@ def check(ctx: LedgerContext, req: CheckRequest) -> Reply:
 
 
 def deduct(ctx: LedgerContext, req: DeductRequest) -> Reply:
+    """Take credits, once per request_id. On PostgreSQL the SQL function kotally_deduct does
+    all of it in one statement (ledger/pg_deduct.py); the rules below are its specification."""
+    if ctx.session.get_bind().dialect.name == "postgresql":
+        return pg_deduct.deduct(ctx, req)
     return run_once(
         ctx.session,
         ctx.clock,

@@ -105,3 +105,34 @@ async def test_a_check_by_config_is_two_statements_outside_a_transaction(
     assert len(seen) == 2
     if db.dialect == "postgresql":  # the second statement, too, runs outside a transaction
         assert seen == [psycopg.pq.TransactionStatus.IDLE] * 2
+
+
+async def test_a_deduct_on_postgresql_is_one_statement_after_authentication(
+    api: Api, db: Database
+) -> None:
+    """The deduct, its replay and its refusals: the SQL function kotally_deduct does the whole
+    request's work in one statement (docs/ledger.md, Deduct on PostgreSQL)."""
+    if db.dialect != "postgresql":
+        pytest.skip("the SQL function is PostgreSQL's")
+    assert (await api.post(PATHS["grant"], GRANT)).json()["reason_code"] == "grant_applied"
+    seen: list[str] = []
+
+    def grab(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(" ".join(statement.split())[:40])
+
+    sent = [
+        ({**DEDUCT, "request_id": "one-trip"}, "deducted"),
+        ({**DEDUCT, "request_id": "one-trip"}, "deducted"),  # the replay
+        ({**DEDUCT, "request_id": "too-many", "amount": 99}, "INSUFFICIENT_CREDITS"),
+    ]
+    for body, reason in sent:
+        seen.clear()
+        event.listen(db.engine, "before_cursor_execute", grab)
+        try:
+            response = await api.post(PATHS["deduct"], body)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", grab)
+        assert response.json()["reason_code"] == reason
+        assert len(seen) == 2, seen  # BEGIN and COMMIT are not statements of the cursor
+        assert seen[0].startswith("SELECT api_clients.active")
+        assert seen[1].startswith("SELECT kotally_deduct(")

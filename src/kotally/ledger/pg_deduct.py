@@ -46,15 +46,12 @@ ARGUMENTS = (
 )
 
 
-def _call_sql(placeholder: str) -> str:
-    casts = ", ".join(f"CAST({placeholder.format(n)} AS {t})" for n, t in ARGUMENTS)
-    return f"SELECT kotally_deduct({casts})"
-
-
-# The SQL text alone, for a driver used without SQLAlchemy (psycopg's named placeholders).
-CALL_SQL = _call_sql("%({})s")
 _CALL = (
-    text(_call_sql(":{}"))
+    text(
+        "SELECT kotally_deduct({})".format(
+            ", ".join(f"CAST(:{name} AS {sql_type})" for name, sql_type in ARGUMENTS)
+        )
+    )
     .bindparams(
         bindparam("payload", type_=JSON),
         bindparam("appointment_time", type_=UTCDateTime),
@@ -69,12 +66,13 @@ MESSAGES_JSON = json.dumps(MESSAGES, separators=(",", ":"))
 def arguments(ctx: LedgerContext, req: DeductRequest) -> dict[str, Any]:
     """The function's arguments for this request, `payload` as a dict."""
     contact = req.contact
+    payload = req.payload()
     return {
         "location_id": ctx.location.id,
         "suspended": ctx.location.billing_status == "suspended",
         "request_id": req.request_id,
-        "fingerprint": fingerprint("deduct", req.payload()),
-        "payload": req.payload(),
+        "fingerprint": fingerprint("deduct", payload),
+        "payload": payload,
         "record_id": new_id(),
         "appointment_id": new_id(),
         "contact_field": contact.field,

@@ -28,7 +28,7 @@ depends_on: str | Sequence[str] | None = None
 
 REFUSAL = """
 CREATE FUNCTION kotally_refusal(p_code text, p_correlation_id text, p_messages json,
-                                p_available integer DEFAULT NULL)
+                                p_available bigint DEFAULT NULL)
 RETURNS json LANGUAGE sql IMMUTABLE AS $$
     SELECT CASE WHEN p_available IS NULL THEN
         json_build_object('ok', false, 'reason_code', p_code, 'correlation_id', p_correlation_id,
@@ -56,7 +56,7 @@ DECLARE
     v_configs uuid[];
     v_contact uuid;
     v_count integer;
-    v_available integer;
+    v_available bigint;  -- a sum of lots: it may pass what one integer holds
     v_lot record;
     v_left integer;
     v_take integer;
@@ -270,4 +270,4 @@ def downgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute(f"DROP FUNCTION kotally_deduct({DEDUCT_ARGUMENTS})")
-    op.execute("DROP FUNCTION kotally_refusal(text, text, json, integer)")
+    op.execute("DROP FUNCTION kotally_refusal(text, text, json, bigint)")

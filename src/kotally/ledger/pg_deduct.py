@@ -96,8 +96,9 @@ def deduct(ctx: LedgerContext, req: DeductRequest) -> Reply:
 
 
 def call(session: Session, args: dict[str, Any]) -> dict[str, Any]:
-    """The function's answer, in the session's transaction."""
-    answer: dict[str, Any] = session.connection().execute(_CALL, args).scalar_one()
+    """The function's answer, in the session's transaction. Through the session, so that what
+    the caller added to it is flushed first, as the Python deduct's claim does."""
+    answer: dict[str, Any] = session.execute(_CALL, args).scalar_one()
     return answer
 
 

@@ -6,19 +6,24 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
-import psycopg
 import pytest
+from psycopg import pq
 from sqlalchemy import event
 
+from kotally.app import create_app
 from kotally.auth.dependency import Authenticator
 from kotally.config import Settings
+from kotally.db.async_pg import AsyncPostgres
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
-from tests.api.conftest import CHECK, DEDUCT, GRANT, PATHS, Api, api_on
+from tests.api.conftest import CHECK, DEDUCT, GRANT, PATHS, Api, api_on, build_client
 
 CONCURRENT = 12
+SUMMARY = "/api/v2/contacts/ghl_contact_123/summary?location_id=loc_1"
 
 
 class _Watch:
@@ -52,14 +57,13 @@ async def test_api_database_work_runs_on_at_most_its_threads(
     monkeypatch: pytest.MonkeyPatch,
     anyio_backend: str,
 ) -> None:
+    """Work on the thread pool (a contact read; on SQLite without group commit, every read)."""
     settings = api_settings.model_copy(update={"api_db_threads": 2, "sqlite_group_commit": False})
     async with api_on(settings, clock, token) as api:
         assert (await api.post(PATHS["grant"], GRANT)).json()["reason_code"] == "grant_applied"
         watch = _Watch(monkeypatch)
-        answers = await asyncio.gather(
-            *(api.post(PATHS["check"], CHECK) for _ in range(CONCURRENT))
-        )
-    assert {a.json()["reason_code"] for a in answers} == {"eligible"}
+        answers = await asyncio.gather(*(api.get(SUMMARY) for _ in range(CONCURRENT)))
+    assert {a.json()["reason_code"] for a in answers} == {"summary_loaded"}
     assert watch.most == 2  # twelve requests at once, two at a time
 
 
@@ -83,18 +87,16 @@ async def test_sqlite_group_commit_reads_on_the_loop_writes_on_the_writer(
     assert watch.threads == {"kotally-writer", threading.current_thread().name}
 
 
-async def test_a_check_by_config_is_two_statements_outside_a_transaction(
-    api: Api, db: Database
-) -> None:
-    """Authentication, then the config, contact and live balance in one statement; on
-    PostgreSQL without BEGIN or COMMIT (docs/ledger.md, Reads)."""
+async def test_a_check_by_config_on_sqlite_is_two_statements(api: Api, db: Database) -> None:
+    """Authentication, then the config, contact and live balance in one statement."""
+    if db.dialect != "sqlite":
+        pytest.skip("PostgreSQL's check is one statement on the async driver (the test below)")
     assert (await api.post(PATHS["grant"], GRANT)).json()["reason_code"] == "grant_applied"
-    seen: list[Any] = []
+    seen: list[str] = []
 
-    def grab(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def grab(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
         if statement.lstrip().upper().startswith("SELECT"):
-            dbapi = conn.connection.dbapi_connection
-            seen.append(dbapi.info.transaction_status if db.dialect == "postgresql" else None)
+            seen.append(statement)
 
     event.listen(db.engine, "before_cursor_execute", grab)
     try:
@@ -103,36 +105,88 @@ async def test_a_check_by_config_is_two_statements_outside_a_transaction(
         event.remove(db.engine, "before_cursor_execute", grab)
     assert response.json()["reason_code"] == "eligible"
     assert len(seen) == 2
-    if db.dialect == "postgresql":  # the second statement, too, runs outside a transaction
-        assert seen == [psycopg.pq.TransactionStatus.IDLE] * 2
 
 
-async def test_a_deduct_on_postgresql_is_one_statement_after_authentication(
-    api: Api, db: Database
+class _AsyncStatements:
+    """What the app sends on its async PostgreSQL connections, and in which transaction state;
+    and that nothing goes through the synchronous engine meanwhile."""
+
+    def __init__(self, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sent: list[tuple[str, Any]] = []
+        self.sync: list[str] = []
+        original = AsyncPostgres.connection
+
+        @asynccontextmanager
+        async def connection(pool: AsyncPostgres) -> AsyncIterator[Any]:
+            async with original(pool) as conn:
+                real = conn.execute
+
+                async def execute(sql: bytes, *args: Any, **kwargs: Any) -> Any:
+                    status = conn.pgconn.transaction_status
+                    name = sql.decode().split("(")[0]
+                    self.sent.append((name, status))
+                    return await real(sql, *args, **kwargs)
+
+                conn.execute = execute
+                try:
+                    yield conn
+                finally:
+                    del conn.execute
+
+        monkeypatch.setattr(AsyncPostgres, "connection", connection)
+        event.listen(db.engine, "before_cursor_execute", self._grab)
+        self._db = db
+
+    def _grab(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        self.sync.append(statement)
+
+    def close(self) -> None:
+        event.remove(self._db.engine, "before_cursor_execute", self._grab)
+
+
+@pytest.mark.parametrize("rate_limited", [False, True])
+async def test_check_and_deduct_on_postgresql_are_one_statement_each(
+    api_settings: Settings,
+    clock: FrozenClock,
+    token: str,
+    monkeypatch: pytest.MonkeyPatch,
+    rate_limited: bool,
+    anyio_backend: str,
 ) -> None:
-    """The deduct, its replay and its refusals: the SQL function kotally_deduct does the whole
-    request's work in one statement (docs/ledger.md, Deduct on PostgreSQL)."""
-    if db.dialect != "postgresql":
-        pytest.skip("the SQL function is PostgreSQL's")
-    assert (await api.post(PATHS["grant"], GRANT)).json()["reason_code"] == "grant_applied"
-    seen: list[str] = []
-
-    def grab(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(" ".join(statement.split())[:40])
-
+    """The check, a deduct, its replay and a refusal: authentication and the operation in one
+    statement on the async driver, in autocommit (docs/ledger.md, "The hot path on PostgreSQL");
+    with rate limiting on, the limiter is asked between two statements."""
+    if not api_settings.database_url.startswith("postgresql"):
+        pytest.skip("the SQL functions are PostgreSQL's")
+    settings = api_settings.model_copy(
+        update={"rate_limit_per_second": 1000 if rate_limited else 0}
+    )
     sent = [
-        ({**DEDUCT, "request_id": "one-trip"}, "deducted"),
-        ({**DEDUCT, "request_id": "one-trip"}, "deducted"),  # the replay
-        ({**DEDUCT, "request_id": "too-many", "amount": 99}, "INSUFFICIENT_CREDITS"),
+        (PATHS["check"], CHECK, "eligible", "kotally_api_check"),
+        (PATHS["deduct"], {**DEDUCT, "request_id": "one-trip"}, "deducted", "kotally_api_deduct"),
+        (PATHS["deduct"], {**DEDUCT, "request_id": "one-trip"}, "deducted", "kotally_api_deduct"),
+        (
+            PATHS["deduct"],
+            {**DEDUCT, "request_id": "too-many", "amount": 99},
+            "INSUFFICIENT_CREDITS",
+            "kotally_api_deduct",
+        ),
     ]
-    for body, reason in sent:
-        seen.clear()
-        event.listen(db.engine, "before_cursor_execute", grab)
-        try:
-            response = await api.post(PATHS["deduct"], body)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", grab)
-        assert response.json()["reason_code"] == reason
-        assert len(seen) == 2, seen  # BEGIN and COMMIT are not statements of the cursor
-        assert seen[0].startswith("SELECT api_clients.active")
-        assert seen[1].startswith("SELECT kotally_deduct(")
+    database = Database(settings)
+    try:
+        async with build_client(create_app(settings, clock=clock, db=database)) as http:
+            api = Api(http, token)
+            assert (await api.post(PATHS["grant"], GRANT)).json()["reason_code"] == "grant_applied"
+            for path, body, reason, function in sent:
+                watch = _AsyncStatements(database, monkeypatch)
+                try:
+                    response = await api.post(path, body)
+                finally:
+                    watch.close()
+                    monkeypatch.undo()
+                assert response.json()["reason_code"] == reason
+                calls = 2 if rate_limited else 1
+                assert watch.sent == [(f"SELECT {function}", pq.TransactionStatus.IDLE)] * calls
+                assert watch.sync == []
+    finally:
+        database.dispose()

@@ -16,7 +16,7 @@ from kotally.cli import main
 from kotally.config import DEFAULT_SECRET_KEY, Settings
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
-from kotally.ledger import service
+from kotally.ledger import pg_api, service
 from tests.conftest import TEST_SECRET
 
 pytestmark = pytest.mark.anyio
@@ -69,6 +69,7 @@ async def test_an_unexpected_error_is_a_plain_500_without_internals(
         raise RuntimeError("SELECT secret FROM api_clients -- Traceback")
 
     monkeypatch.setattr(service, "check", boom)
+    monkeypatch.setattr(pg_api, "check", boom)  # PostgreSQL's check (ledger/pg_api.py)
     response = await client.post(
         CHECK, json=_check_body(world), headers={"Authorization": f"Bearer {world.token}"}
     )

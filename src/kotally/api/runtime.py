@@ -20,6 +20,7 @@ from starlette.requests import Request
 from kotally.auth.dependency import Authenticator, Principal
 from kotally.auth.ratelimit import RateLimiter
 from kotally.config import Settings
+from kotally.db.async_pg import AsyncPostgres
 from kotally.db.engine import Database
 from kotally.db.errors import is_unavailable
 from kotally.db.group_commit import GroupCommitWriter
@@ -39,6 +40,8 @@ class Runtime:
     # SQLite with group commit: writes go to the writer thread, reads run on the event loop
     # (a WAL read never waits for a writer; with Redis the rate limiter would block the loop).
     writer: GroupCommitWriter | None = None
+    # PostgreSQL: the async driver that check and deduct run on (ledger/pg_api.py).
+    pg: AsyncPostgres | None = None
 
     # The API's database threads, per event loop (the tests run apps under many loops).
     _api_threads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
@@ -66,6 +69,7 @@ class Runtime:
             authenticator=Authenticator(db, clock, settings.secret_key),
             limiter=RateLimiter(settings),
             writer=GroupCommitWriter(db) if group_commit else None,
+            pg=db.async_postgres(),
         )
 
 
@@ -133,15 +137,22 @@ def authenticate_in(rt: Runtime, request: Request, scope: str, session: Session)
     principal is kept on the request for `record_use_of`, even when 429 or 403 follow."""
     principal = rt.authenticator.authenticate(request.headers.get("authorization"), session)
     request.state.principal = principal
+    authenticated(request, principal.client_id)
     admit(rt, request, principal, scope)
     return principal
 
 
 async def record_use_of(rt: Runtime, request: Request) -> None:
     """After the request's transaction: the use of the client it authenticated, if any."""
-    principal: Principal | None = getattr(request.state, "principal", None)
-    if principal is not None:
-        await record_use(rt, principal.client_id)
+    client_id: uuid.UUID | None = getattr(request.state, "authenticated", None)
+    if client_id is not None:
+        await record_use(rt, client_id)
+
+
+def authenticated(request: Request, client_id: uuid.UUID) -> None:
+    """The request's token was valid: its client is logged and its use recorded."""
+    request.state.authenticated = client_id
+    request.state.client_id = str(client_id)
 
 
 def defer_authorization(request: Request, scope: str) -> None:
@@ -176,11 +187,15 @@ async def record_use(rt: Runtime, client_id: uuid.UUID) -> None:
 
 def admit(rt: Runtime, request: Request, principal: Principal, scope: str) -> None:
     """After authentication: 429, then 403 MISSING_SCOPE."""
-    request.state.client_id = str(principal.client_id)
     decision = rt.limiter.hit(str(principal.client_id), principal.rate_limit_per_second)
     if decision is not None:
         request.state.rate_headers = decision.headers()
         if decision.limited:
             raise RateLimited()
+    require_scope(principal, scope)
+
+
+def require_scope(principal: Principal, scope: str) -> None:
+    """403 MISSING_SCOPE unless the client holds `scope`."""
     if scope not in principal.scopes:
         raise MissingScope(f"This endpoint needs the {scope!r} scope.")

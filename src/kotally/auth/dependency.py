@@ -5,8 +5,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -16,7 +17,7 @@ from kotally.db.models import ApiClient, Location
 from kotally.db.models.api_client import scope_set
 from kotally.errors import Unauthorized
 from kotally.kit.clock import Clock
-from kotally.kit.crypto import parse_token, token_matches
+from kotally.kit.crypto import hash_token, parse_token, token_matches
 
 # last_used_at is written at most this often per client and process, not on every request.
 LAST_USED_WRITE_INTERVAL_SECONDS = 60.0
@@ -53,6 +54,29 @@ class Principal:
     rate_limit_per_second: int | None
 
 
+def bearer_token(authorization: str | None) -> tuple[uuid.UUID, str]:
+    """The client id and token of an Authorization header; 401 when it is missing or malformed."""
+    if not authorization:
+        raise Unauthorized("Send Authorization: Bearer ktly_<uuid>_<uuid>.")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    client_id = parse_token(token) if scheme.lower() == "bearer" else None
+    if client_id is None:
+        raise Unauthorized("The bearer token is malformed.")
+    return client_id, token
+
+
+def principal_of(client_id: uuid.UUID, row: Sequence[Any]) -> Principal:
+    """The principal of a client row: scopes, rate, location id, billing status, window."""
+    scopes, rate, location_id, billing_status, window = row
+    return Principal(
+        client_id=client_id,
+        location=LocationSnapshot(location_id, billing_status, window),
+        scopes=scope_set(scopes),
+        rate_limit_per_second=rate,
+    )
+
+
 class Authenticator:
     def __init__(self, db: Database, clock: Clock, secret_key: str) -> None:
         self._db = db
@@ -68,14 +92,12 @@ class Authenticator:
         transaction per request instead of two: api/runtime.py `authenticate_in`). The caller
         records the use: `touch` once the request's transaction is over (`record_use`).
         """
-        if not authorization:
-            raise Unauthorized("Send Authorization: Bearer ktly_<uuid>_<uuid>.")
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        client_id = parse_token(token) if scheme.lower() == "bearer" else None
-        if client_id is None:
-            raise Unauthorized("The bearer token is malformed.")
+        client_id, token = bearer_token(authorization)
         return self._resolve(session, client_id, token)
+
+    def token_hash(self, token: str) -> str:
+        """The keyed hash stored for `token` (the API's hot path compares it in SQL)."""
+        return hash_token(self._secret_key, token)
 
     def _resolve(self, session: Session, client_id: uuid.UUID, token: str) -> Principal:
         row = session.connection().execute(_CLIENT, {"client_id": client_id}).first()
@@ -84,12 +106,7 @@ class Authenticator:
         active, token_hash, scopes, rate, location_id, billing_status, window = row
         if not active or not token_matches(self._secret_key, token, token_hash):
             raise Unauthorized("The bearer token is not valid.")
-        return Principal(
-            client_id=client_id,
-            location=LocationSnapshot(location_id, billing_status, window),
-            scopes=scope_set(scopes),
-            rate_limit_per_second=rate,
-        )
+        return principal_of(client_id, (scopes, rate, location_id, billing_status, window))
 
     def touch_due(self, client_id: uuid.UUID) -> bool:
         """Whether `touch` would write now (it writes at most once a minute per process)."""

@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from kotally.config import Settings
+from kotally.db.async_pg import AsyncPostgres
 from kotally.db.write_gate import SqliteWriteGate
 
 WRITE_OPTION = "kotally_write"
@@ -128,6 +129,7 @@ class Database:
             if self.dialect == "postgresql"
             else self._read
         )
+        self._async_pg: AsyncPostgres | None = None
         self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self._write = sessionmaker(bind=self._write_engine, expire_on_commit=False)
         self._write_gate = (
@@ -191,7 +193,18 @@ class Database:
             if gate is not None:
                 gate.release()
 
+    def async_postgres(self) -> AsyncPostgres | None:
+        """PostgreSQL: the async connections of the API's hot path, made once and closed with
+        the engine; None on SQLite."""
+        if self.dialect != "postgresql":
+            return None
+        if self._async_pg is None:
+            self._async_pg = AsyncPostgres(self.engine.url, self.settings)
+        return self._async_pg
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._async_pg is not None:
+            self._async_pg.dispose()
         if self._write_gate is not None:
             self._write_gate.close()

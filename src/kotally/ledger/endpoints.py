@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -19,17 +19,24 @@ from kotally.api.runtime import read as runtime_read
 from kotally.api.runtime import write as runtime_write
 from kotally.errors import KotallyError, LocationMismatch
 from kotally.idempotency.service import Reply
-from kotally.ledger import grants, restore, service
+from kotally.ledger import grants, pg_api, restore, service
 from kotally.ledger.context import LedgerContext
 from kotally.ledger.schemas import CheckRequest, DeductRequest, GrantRequest, RestoreRequest
 
 router = APIRouter(prefix="/api/v2")
 M = TypeVar("M", bound=BaseModel)
 Operation = Callable[[LedgerContext, Any], Reply]
+OnPostgres = Callable[[Runtime, Request, BaseModel | KotallyError, str], Awaitable[Reply]]
 
 
 async def _handle(
-    request: Request, scope: str, model: type[M], operation: Operation, *, write: bool = True
+    request: Request,
+    scope: str,
+    model: type[M],
+    operation: Operation,
+    *,
+    write: bool = True,
+    on_postgres: OnPostgres | None = None,
 ) -> Response:
     rt = runtime(request)
     # The body is read and validated first, but its errors are raised after authentication, in
@@ -40,11 +47,16 @@ async def _handle(
         parsed = validate(model, await read_json_object(request, rt.settings.body_bytes_max))
     except KotallyError as error:
         parsed = error
-    done = _Execution(rt, request, scope, operation, parsed, correlation_id(request))
+    cid = correlation_id(request)
     try:
-        if write:
+        if on_postgres is not None and rt.pg is not None:
+            # One statement on the async driver, authentication included (ledger/pg_api.py).
+            reply = await on_postgres(rt, request, parsed, cid)
+        elif write:
+            done = _Execution(rt, request, scope, operation, parsed, cid)
             reply = await runtime_write(rt, done.run)
         else:
+            done = _Execution(rt, request, scope, operation, parsed, cid)
             reply = await runtime_read(rt, done.run_alone)
     finally:
         await record_use_of(rt, request)
@@ -94,12 +106,16 @@ async def grant_endpoint(request: Request) -> Response:
     **post_docs(CheckRequest, "check", "Would the contact have enough credits? Changes nothing"),
 )
 async def check_endpoint(request: Request) -> Response:
-    return await _handle(request, "check", CheckRequest, service.check, write=False)
+    return await _handle(
+        request, "check", CheckRequest, service.check, write=False, on_postgres=pg_api.check
+    )
 
 
 @router.post("/entitlements/deduct", **post_docs(DeductRequest, "deduct", "Take credits"))
 async def deduct_endpoint(request: Request) -> Response:
-    return await _handle(request, "deduct", DeductRequest, service.deduct)
+    return await _handle(
+        request, "deduct", DeductRequest, service.deduct, on_postgres=pg_api.deduct
+    )
 
 
 @router.post("/entitlements/restore", **post_docs(RestoreRequest, "restore", "Give credits back"))

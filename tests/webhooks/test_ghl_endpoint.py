@@ -10,7 +10,7 @@ import pytest
 
 from kotally.errors import OperatorError
 from kotally.kit.clock import FrozenClock
-from kotally.ledger import pg_deduct, service
+from kotally.ledger import pg_deduct, sqlite_ops
 from tests.webhooks.conftest import Hooks, appointment
 
 
@@ -163,9 +163,10 @@ def test_an_unexpected_error_is_stored_failed_and_nothing_is_applied(
 
         return fail
 
-    # SQLite's deduct is `_deduct` in Python; PostgreSQL's is one call of its SQL function.
-    originals = service._deduct, pg_deduct.call
-    monkeypatch.setattr(service, "_deduct", then_fail(service._deduct))
+    # SQLite's deduct is its raw statements (sqlite_ops.deduct); PostgreSQL's is one call of its
+    # SQL function.
+    originals = sqlite_ops.deduct, pg_deduct.call
+    monkeypatch.setattr(sqlite_ops, "deduct", then_fail(sqlite_ops.deduct))
     monkeypatch.setattr(pg_deduct, "call", then_fail(pg_deduct.call))
     event = _event(clock)
     body = hooks.send(event)
@@ -179,7 +180,7 @@ def test_an_unexpected_error_is_stored_failed_and_nothing_is_applied(
     assert hooks.balance() == 10
     hooks.clean()
     # Once fixed, the replay applies it exactly once.
-    monkeypatch.setattr(service, "_deduct", originals[0])
+    monkeypatch.setattr(sqlite_ops, "deduct", originals[0])
     monkeypatch.setattr(pg_deduct, "call", originals[1])
     replayed = hooks.replay(body["event_id"])
     assert (replayed.status, replayed.outcome, replayed.attempts) == ("processed", "deducted", 2)

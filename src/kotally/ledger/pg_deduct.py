@@ -1,13 +1,17 @@
-"""The deduct on PostgreSQL: one call of the SQL function kotally_deduct (migration 0008).
+"""The deduct and the check on PostgreSQL: one call of the SQL function kotally_deduct or
+kotally_check (migrations 0008, 0009) in the caller's session.
 
-It does what service.py `_deduct` inside `run_once` does, with the same outcomes, in one round
-trip; this module binds its arguments and turns its answer into the same Reply or error.
+It claims the request_id, takes the credits, records the booking and stores the answer in one
+round trip. SQLite runs the same steps as raw sqlite3 statements in ledger/sqlite_ops.py, with the
+same arguments and the same answer; this module binds the arguments (`arguments`, both
+databases') and turns either's answer into the Reply or error (`reply`).
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, text
@@ -18,9 +22,9 @@ from kotally.db.types import UTCDateTime
 from kotally.errors import RequestInProgress
 from kotally.idempotency.service import Reply, fingerprint, replay
 from kotally.kit.ids import new_id
-from kotally.ledger.context import LedgerContext
+from kotally.ledger.context import LedgerContext, LocationView
 from kotally.ledger.outcomes import MESSAGES
-from kotally.ledger.schemas import DeductRequest
+from kotally.ledger.schemas import CheckRequest, DeductRequest
 
 # The function's arguments and their types, in its order (each cast, so that a driver's choice
 # of type for a value, int2 or int8 for an int, say, cannot change which function is called).
@@ -59,17 +63,31 @@ _CALL = (
     )
     .columns()
 )
+# The check (migration 0009): the same selection as the deduct's, no lock, its body answered.
+_CHECK = text(
+    "SELECT kotally_check(CAST(:location_id AS text), CAST(:suspended AS boolean), "
+    "CAST(:contact_field AS text), CAST(:contact_value AS text), CAST(:config_id AS text), "
+    "CAST(:calendar_id AS text), CAST(:amount AS integer), CAST(:now AS timestamptz), "
+    "CAST(:correlation_id AS text), CAST(:messages AS json))"
+).bindparams(bindparam("now", type_=UTCDateTime))
 # The messages of the refusals, sent with each call: the SQL function has no copy of its own.
 MESSAGES_JSON = json.dumps(MESSAGES, separators=(",", ":"))
 
 
 def arguments(ctx: LedgerContext, req: DeductRequest) -> dict[str, Any]:
     """The function's arguments for this request, `payload` as a dict."""
+    return arguments_for(ctx.location, req, ctx.clock.now(), ctx.correlation_id, ctx.actor)
+
+
+def arguments_for(
+    location: LocationView, req: DeductRequest, now: datetime, correlation_id: str, actor: str
+) -> dict[str, Any]:
+    """`arguments` without a LedgerContext: for a caller that has no session."""
     contact = req.contact
     payload = req.payload()
     return {
-        "location_id": ctx.location.id,
-        "suspended": ctx.location.billing_status == "suspended",
+        "location_id": location.id,
+        "suspended": location.billing_status == "suspended",
         "request_id": req.request_id,
         "fingerprint": fingerprint("deduct", payload),
         "payload": payload,
@@ -82,9 +100,9 @@ def arguments(ctx: LedgerContext, req: DeductRequest) -> dict[str, Any]:
         "amount": req.amount,
         "external_ref": req.external_ref,
         "appointment_time": req.appointment_time,
-        "now": ctx.clock.now(),
-        "correlation_id": ctx.correlation_id,
-        "actor": ctx.actor,
+        "now": now,
+        "correlation_id": correlation_id,
+        "actor": actor,
         "messages": MESSAGES_JSON,
     }
 
@@ -95,9 +113,30 @@ def deduct(ctx: LedgerContext, req: DeductRequest) -> Reply:
     return reply(call(ctx.session, args), args)
 
 
+def check(ctx: LedgerContext, req: CheckRequest) -> Reply:
+    """service.check on PostgreSQL: the SQL function kotally_check, in the caller's session."""
+    contact = req.contact
+    body: dict[str, Any] = ctx.session.execute(
+        _CHECK,
+        {
+            "location_id": ctx.location.id,
+            "suspended": ctx.location.billing_status == "suspended",
+            "contact_field": contact.field,
+            "contact_value": contact.value,
+            "config_id": req.product_config_id,
+            "calendar_id": req.calendar_id,
+            "amount": req.amount,
+            "now": ctx.clock.now(),
+            "correlation_id": ctx.correlation_id,
+            "messages": MESSAGES_JSON,
+        },
+    ).scalar_one()
+    return Reply(200, body)
+
+
 def call(session: Session, args: dict[str, Any]) -> dict[str, Any]:
     """The function's answer, in the session's transaction. Through the session, so that what
-    the caller added to it is flushed first, as the Python deduct's claim does."""
+    the caller added to it is flushed first (as SQLite's deduct flushes it, service.py)."""
     answer: dict[str, Any] = session.execute(_CALL, args).scalar_one()
     return answer
 
@@ -113,7 +152,8 @@ class _Stored:
 
 
 def reply(answer: dict[str, Any], args: dict[str, Any]) -> Reply:
-    """The Reply of the function's answer: the body it decided, or the replay of the stored one."""
+    """The Reply of the answer of the function (or of sqlite_ops.deduct): the body it decided,
+    or the replay of the stored one."""
     kind = answer["k"]
     if kind == "done":
         return Reply(200, answer["body"])

@@ -5,15 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from functools import cache
 
-from sqlalchemy import BindParameter, ColumnElement, Select, and_, bindparam, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, and_, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from kotally.configs import repository as configs
-from kotally.contacts import repository as contacts
 from kotally.db.models import (
     Appointment,
     Entitlement,
@@ -22,8 +19,7 @@ from kotally.db.models import (
     ProductConfig,
 )
 from kotally.db.models.entitlement import LIVE_STATUSES
-from kotally.db.scoping import S, scoped
-from kotally.ledger.schemas import ContactRef
+from kotally.db.scoping import scoped
 
 CONSUMPTION_ORDER = (
     Entitlement.expires_at.asc().nulls_last(),
@@ -39,99 +35,6 @@ def live_condition(now: datetime | BindParameter[datetime]) -> ColumnElement[boo
         Entitlement.effective_at <= now,
         or_(Entitlement.expires_at.is_(None), Entitlement.expires_at > now),
     )
-
-
-def _live(stmt: S) -> S:
-    """The contact's live lots in the selection.
-
-    Bound: location_id, contact_id, config_ids, now."""
-    return scoped(stmt, Entitlement, bindparam("location_id")).where(
-        Entitlement.contact_id == bindparam("contact_id"),
-        Entitlement.product_config_id.in_(bindparam("config_ids", expanding=True)),
-        live_condition(bindparam("now")),
-    )
-
-
-# Built once: check and deduct run them on every request, and building one cost more than
-# running it.
-_LIVE_LOTS = _live(select(Entitlement)).order_by(*CONSUMPTION_ORDER)
-# The check needs only how many and how much: no lot objects to load.
-_LIVE_BALANCE = _live(
-    select(func.count(Entitlement.id), func.coalesce(func.sum(Entitlement.credits_remaining), 0))
-)
-
-
-def live_lots(
-    session: Session,
-    location_id: str,
-    contact_id: uuid.UUID,
-    config_ids: Sequence[uuid.UUID],
-    now: datetime,
-) -> Sequence[Entitlement]:
-    """The contact's live lots in the selection, in consumption order."""
-    params = _live_params(location_id, contact_id, config_ids, now)
-    return session.execute(_LIVE_LOTS, params).scalars().all()
-
-
-def live_balance(
-    session: Session,
-    location_id: str,
-    contact_id: uuid.UUID,
-    config_ids: Sequence[uuid.UUID],
-    now: datetime,
-) -> tuple[int, int]:
-    """(how many live lots, their credits) of the contact in the selection."""
-    params = _live_params(location_id, contact_id, config_ids, now)
-    count, credits = session.connection().execute(_LIVE_BALANCE, params).one()
-    return int(count), int(credits)
-
-
-@cache
-def _check_facts(field: str) -> Select[uuid.UUID, uuid.UUID, int, int]:
-    """The config by its public id, the contact by the id sent in `field`, and their live lots'
-    count and credits, in one statement. Bound: location_id, config_id, value, now."""
-    config = configs.ACTIVE_ID.scalar_subquery()
-    contact = contacts.find_id_statement(field, False).scalar_subquery()
-    return select(
-        config,
-        contact,
-        func.count(Entitlement.id),
-        func.coalesce(func.sum(Entitlement.credits_remaining), 0),
-    ).where(
-        Entitlement.location_id == bindparam("location_id"),
-        Entitlement.contact_id == contact,
-        Entitlement.product_config_id == config,
-        live_condition(bindparam("now")),
-    )
-
-
-def check_facts(
-    session: Session, location_id: str, config_id: str, contact: ContactRef, now: datetime
-) -> tuple[uuid.UUID | None, uuid.UUID | None, int, int]:
-    """(the active config's id, the contact's id, how many live lots, their credits): what
-    configs.active_id, contacts.find_id and live_balance read, in one round trip."""
-    params = {
-        "location_id": location_id,
-        "config_id": config_id,
-        "value": contact.value,
-        "now": now,
-    }
-    config, contact_id, count, credits = (
-        session.connection().execute(_check_facts(contact.field), params).one()
-    )
-    return config, contact_id, int(count), int(credits)
-
-
-def _live_params(
-    location_id: str, contact_id: uuid.UUID, config_ids: Sequence[uuid.UUID], now: datetime
-) -> dict[str, object]:
-    """The values `_live` binds."""
-    return {
-        "location_id": location_id,
-        "contact_id": contact_id,
-        "config_ids": list(config_ids),
-        "now": now,
-    }
 
 
 def all_lots(

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 from kotally.configs import repository as configs
 from kotally.contacts import repository as contacts
-from kotally.db.models import Entitlement
 from kotally.ledger import repository
 from kotally.ledger.context import LedgerContext
 from kotally.ledger.outcomes import Refusal
@@ -55,23 +54,6 @@ def _found(contact_id: uuid.UUID | None) -> uuid.UUID:
     return contact_id
 
 
-def check_balance(ctx: LedgerContext, req: SelectionRequest) -> int:
-    """The check's selection and balance: select_configs, find_contact and
-    live_balance_with_enough, with the same refusals in the same order. By product_config_id
-    (the common case) their three reads are one statement."""
-    if req.product_config_id is None:
-        selected = select_configs(ctx, req)
-        contact_id = find_contact(ctx, req, lock=False)
-        return live_balance_with_enough(ctx, req, contact_id, selected)
-    config, found, lots, available = repository.check_facts(
-        ctx.session, ctx.location.id, req.product_config_id, req.contact, ctx.clock.now()
-    )
-    selected = _chosen(ctx, req, config)
-    contact_id = _found(found)
-    refuse_unless_enough(ctx, req, contact_id, selected, lots, available)
-    return available
-
-
 def refuse_if_other_family(
     ctx: LedgerContext,
     req: SelectionRequest,
@@ -83,45 +65,3 @@ def refuse_if_other_family(
         ctx.session, ctx.location.id, contact_id, list(selected), ctx.clock.now()
     ):
         raise Refusal("SERVICE_FAMILY_MISMATCH")
-
-
-def live_lots_with_enough(
-    ctx: LedgerContext, req: SelectionRequest, contact_id: uuid.UUID, selected: Sequence[uuid.UUID]
-) -> tuple[Sequence[Entitlement], int]:
-    """The live lots in consumption order and their balance, or the refusal that applies."""
-    lots = repository.live_lots(
-        ctx.session, ctx.location.id, contact_id, list(selected), ctx.clock.now()
-    )
-    available = sum(lot.credits_remaining for lot in lots)
-    refuse_unless_enough(ctx, req, contact_id, selected, len(lots), available)
-    return lots, available
-
-
-def live_balance_with_enough(
-    ctx: LedgerContext,
-    req: SelectionRequest,
-    contact_id: uuid.UUID,
-    selected: Sequence[uuid.UUID],
-) -> int:
-    """live_lots_with_enough for the check: the balance alone, the same refusals."""
-    count, available = repository.live_balance(
-        ctx.session, ctx.location.id, contact_id, list(selected), ctx.clock.now()
-    )
-    refuse_unless_enough(ctx, req, contact_id, selected, count, available)
-    return available
-
-
-def refuse_unless_enough(
-    ctx: LedgerContext,
-    req: SelectionRequest,
-    contact_id: uuid.UUID,
-    selected: Sequence[uuid.UUID],
-    lots: int,
-    available: int,
-) -> None:
-    """No live lot: NO_ENTITLEMENT (or the other family's); too few: INSUFFICIENT_CREDITS."""
-    if lots == 0:
-        refuse_if_other_family(ctx, req, contact_id, selected)
-        raise Refusal("NO_ENTITLEMENT")
-    if available < req.amount:
-        raise Refusal("INSUFFICIENT_CREDITS", balance_available=available)

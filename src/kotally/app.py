@@ -16,8 +16,13 @@ from starlette.responses import Response
 from kotally import __version__
 from kotally.admin.endpoints import install as install_admin
 from kotally.api import system
-from kotally.api.envelope import error_response
-from kotally.api.middleware import KotallyMiddleware, correlation_id_from
+from kotally.api.envelope import render
+from kotally.api.middleware import (
+    DirectRoute,
+    KotallyMiddleware,
+    correlation_id_from,
+    direct_routes,
+)
 from kotally.api.runtime import Runtime, authorize_deferred
 from kotally.config import Settings, get_settings
 from kotally.contacts import endpoints as contact_endpoints
@@ -41,14 +46,10 @@ from kotally.webhooks.ghl import signature as ghl_signature
 log = get_logger("kotally.app")
 
 
-def _cid(request: Request) -> str:
-    value = getattr(request.state, "correlation_id", None)
-    return value if isinstance(value, str) else correlation_id_from(request.scope)
-
-
 def _render(request: Request, error: KotallyError) -> Response:
-    request.state.reason_code = error.reason_code
-    return error_response(error, _cid(request))
+    if not isinstance(getattr(request.state, "correlation_id", None), str):
+        request.state.correlation_id = correlation_id_from(request.scope)
+    return render(request, error)
 
 
 async def _kotally_error(request: Request, exc: Exception) -> Response:
@@ -134,7 +135,8 @@ def create_app(
         redirect_slashes=False,
     )
     app.state.kotally = rt
-    app.add_middleware(KotallyMiddleware)
+    direct: dict[str, DirectRoute] = {}
+    app.add_middleware(KotallyMiddleware, direct=direct)
     app.add_exception_handler(KotallyError, _kotally_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -146,6 +148,7 @@ def create_app(
     install_admin(app)
     app.include_router(embed_page.router)
     app.include_router(embed_endpoints.router)
+    direct.update(direct_routes(app.routes, ledger_endpoints.DIRECT))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

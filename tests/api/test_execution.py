@@ -20,6 +20,7 @@ from kotally.config import Settings
 from kotally.db.async_pg import AsyncPostgres
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
+from kotally.ledger import sqlite_api
 from tests.api.conftest import CHECK, DEDUCT, GRANT, PATHS, Api, api_on, build_client
 
 CONCURRENT = 12
@@ -27,27 +28,30 @@ SUMMARY = "/api/v2/contacts/ghl_contact_123/summary?location_id=loc_1"
 
 
 class _Watch:
-    """Wraps the authenticator's lookup: how many run at once, and on which threads."""
+    """Wraps the client's lookup (the authenticator's, or the raw one of SQLite's check and
+    deduct): how many run at once, and on which threads."""
 
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(
+        self, monkeypatch: pytest.MonkeyPatch, owner: Any = Authenticator, name: str = "_resolve"
+    ) -> None:
         self.lock = threading.Lock()
         self.now = self.most = 0
         self.threads: set[str] = set()
-        original = Authenticator._resolve
+        original = getattr(owner, name)
 
-        def resolve(auth: Authenticator, *args: Any) -> Any:
+        def resolve(*args: Any) -> Any:
             with self.lock:
                 self.now += 1
                 self.most = max(self.most, self.now)
                 self.threads.add(threading.current_thread().name)
             try:
                 time.sleep(0.02)  # long enough for the others to pile up
-                return original(auth, *args)
+                return original(*args)
             finally:
                 with self.lock:
                     self.now -= 1
 
-        monkeypatch.setattr(Authenticator, "_resolve", resolve)
+        monkeypatch.setattr(owner, name, resolve)
 
 
 async def test_api_database_work_runs_on_at_most_its_threads(
@@ -77,7 +81,7 @@ async def test_sqlite_group_commit_reads_on_the_loop_writes_on_the_writer(
     if not api_settings.database_url.startswith("sqlite"):
         pytest.skip("group commit is SQLite's")
     async with api_on(api_settings, clock, token) as api:
-        watch = _Watch(monkeypatch)
+        watch = _Watch(monkeypatch, sqlite_api, "_authenticate")
         assert (await api.post(PATHS["grant"], GRANT)).json()["reason_code"] == "grant_applied"
         deducts = [
             api.post(PATHS["deduct"], {**DEDUCT, "request_id": f"req_x{n}"}) for n in range(4)
@@ -88,23 +92,23 @@ async def test_sqlite_group_commit_reads_on_the_loop_writes_on_the_writer(
 
 
 async def test_a_check_by_config_on_sqlite_is_two_statements(api: Api, db: Database) -> None:
-    """Authentication, then the config, contact and live balance in one statement."""
+    """The client's row, then the config, contact and live balance in one statement, in
+    autocommit on the event loop's own connection (docs/ledger.md, "The hot path on SQLite")."""
     if db.dialect != "sqlite":
         pytest.skip("PostgreSQL's check is one statement on the async driver (the test below)")
     assert (await api.post(PATHS["grant"], GRANT)).json()["reason_code"] == "grant_applied"
     seen: list[str] = []
-
-    def grab(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", grab)
+    reader = db.sqlite_reader()  # the app's loop runs in this thread
+    reader.set_trace_callback(seen.append)
     try:
         response = await api.post(PATHS["check"], CHECK)
     finally:
-        event.remove(db.engine, "before_cursor_execute", grab)
+        reader.set_trace_callback(None)
     assert response.json()["reason_code"] == "eligible"
-    assert len(seen) == 2
+    assert [" ".join(sql.split())[:30] for sql in seen] == [
+        "SELECT api_clients.active, api",
+        "WITH selected(id) AS ( SELECT ",
+    ]
 
 
 class _AsyncStatements:

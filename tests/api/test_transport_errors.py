@@ -13,8 +13,9 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from kotally.config import Settings
+from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
-from kotally.ledger import service
+from kotally.ledger import pg_api, sqlite_ops
 from tests.api.conftest import CHECK, DEDUCT, GRANT, PATHS, Api, api_on
 
 pytestmark = pytest.mark.anyio
@@ -199,18 +200,37 @@ async def test_unexpected_error_is_an_enveloped_500(
     def boom(*_: object) -> None:
         raise RuntimeError('SELECT secret FROM api_clients; File "/x.py", line 1')
 
-    monkeypatch.setattr(service, "check", boom)
+    monkeypatch.setattr(pg_api, "check", boom)  # PostgreSQL's check (ledger/pg_api.py)
+    monkeypatch.setattr(sqlite_ops, "check", boom)  # SQLite's (ledger/sqlite_api.py)
     response = await api.post(PATHS["check"], CHECK)  # the client checks headers and leaks
     assert response.status_code == 500
     assert response.json()["reason_code"] == "INTERNAL_ERROR"
     assert "secret" not in response.text
 
 
-async def test_unexpected_error_in_a_write_applies_nothing(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from kotally.ledger import lots, pg_deduct
+# PostgreSQL: the API's deduct is one statement that commits as it ends, so the error is raised
+# inside it, after its ledger entry was written.
+_FAIL_AFTER_ENTRY = (
+    "CREATE FUNCTION test_fail_after_entry() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'after the ledger entry was written'; END $$",
+    "CREATE TRIGGER test_fail_after_entry AFTER INSERT ON ledger_entries "
+    "FOR EACH ROW EXECUTE FUNCTION test_fail_after_entry()",
+)
+_UNDO_FAIL_AFTER_ENTRY = (
+    "DROP TRIGGER test_fail_after_entry ON ledger_entries",
+    "DROP FUNCTION test_fail_after_entry()",
+)
 
+
+def _run_sql(db: Database, statements: tuple[str, ...]) -> None:
+    with db.engine.begin() as conn:
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+
+
+async def test_unexpected_error_in_a_write_applies_nothing(
+    api: Api, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await api.grant()
     calls = 0
 
@@ -225,13 +245,21 @@ async def test_unexpected_error_in_a_write_applies_nothing(
 
         return fail
 
-    # SQLite's deduct moves credits lot by lot; PostgreSQL's is one call of its SQL function.
-    monkeypatch.setattr("kotally.ledger.service.move", failing_after(lots.move))
-    monkeypatch.setattr(pg_deduct, "call", failing_after(pg_deduct.call))
-    response = await api.deduct(request_id="fails-mid-way")
+    # SQLite's deduct is its raw statements (sqlite_ops.deduct): they do the whole deduct, then
+    # the error; PostgreSQL's fails inside its one statement.
+    if db.dialect == "sqlite":
+        monkeypatch.setattr(sqlite_ops, "deduct", failing_after(sqlite_ops.deduct))
+    else:
+        _run_sql(db, _FAIL_AFTER_ENTRY)
+        calls = 1
+    try:
+        response = await api.deduct(request_id="fails-mid-way")
+    finally:
+        monkeypatch.undo()
+        if db.dialect == "postgresql":
+            _run_sql(db, _UNDO_FAIL_AFTER_ENTRY)
     assert response.status_code == 500
     assert calls == 1
-    monkeypatch.undo()
     assert await api.balance() == 10
     # Not stored: the key can be used again and now does its work.
     retried = await api.deduct(request_id="fails-mid-way")

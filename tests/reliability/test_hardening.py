@@ -16,7 +16,7 @@ from kotally.cli import main
 from kotally.config import DEFAULT_SECRET_KEY, Settings
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
-from kotally.ledger import pg_api, service
+from kotally.ledger import pg_api, sqlite_ops
 from tests.conftest import TEST_SECRET
 
 pytestmark = pytest.mark.anyio
@@ -68,8 +68,8 @@ async def test_an_unexpected_error_is_a_plain_500_without_internals(
     def boom(*_: object) -> None:
         raise RuntimeError("SELECT secret FROM api_clients -- Traceback")
 
-    monkeypatch.setattr(service, "check", boom)
     monkeypatch.setattr(pg_api, "check", boom)  # PostgreSQL's check (ledger/pg_api.py)
+    monkeypatch.setattr(sqlite_ops, "check", boom)  # SQLite's (ledger/sqlite_api.py)
     response = await client.post(
         CHECK, json=_check_body(world), headers={"Authorization": f"Bearer {world.token}"}
     )

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -24,10 +25,17 @@ from kotally.db.async_pg import AsyncPostgres
 from kotally.db.engine import Database
 from kotally.db.errors import is_unavailable
 from kotally.db.group_commit import GroupCommitWriter
-from kotally.errors import MissingScope, RateLimited, ServiceUnavailable
+from kotally.errors import (
+    KotallyError,
+    LocationMismatch,
+    MissingScope,
+    RateLimited,
+    ServiceUnavailable,
+)
 from kotally.kit.clock import Clock
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass
@@ -193,6 +201,30 @@ def admit(rt: Runtime, request: Request, principal: Principal, scope: str) -> No
         if decision.limited:
             raise RateLimited()
     require_scope(principal, scope)
+
+
+def let_through(
+    rt: Runtime,
+    request: Request,
+    principal: Principal,
+    scope: str,
+    parsed: M | KotallyError,
+    *,
+    limit: bool = True,
+) -> M:
+    """After authentication, in the order of api-v2.md §2: 429 (unless the limiter was asked
+    already, `limit=False`), 403 MISSING_SCOPE, the body's 415/413/400/422, then
+    LOCATION_MISMATCH. The valid request it lets through."""
+    request.state.principal = principal
+    if limit:
+        admit(rt, request, principal, scope)
+    else:
+        require_scope(principal, scope)
+    if isinstance(parsed, KotallyError):
+        raise parsed
+    if getattr(parsed, "location_id", None) != principal.location.id:
+        raise LocationMismatch()
+    return parsed
 
 
 def require_scope(principal: Principal, scope: str) -> None:

@@ -24,7 +24,7 @@ LAST_USED_WRITE_INTERVAL_SECONDS = 60.0
 # Built once, on the tables (columns, no ORM objects): it runs on every request.
 _CLIENTS = cast(Table, ApiClient.__table__)
 _LOCATIONS = cast(Table, Location.__table__)
-_CLIENT = (
+CLIENT_STATEMENT = (
     select(
         _CLIENTS.c.active,
         _CLIENTS.c.token_hash,
@@ -100,7 +100,7 @@ class Authenticator:
         return hash_token(self._secret_key, token)
 
     def _resolve(self, session: Session, client_id: uuid.UUID, token: str) -> Principal:
-        row = session.connection().execute(_CLIENT, {"client_id": client_id}).first()
+        row = session.connection().execute(CLIENT_STATEMENT, {"client_id": client_id}).first()
         if row is None:
             raise Unauthorized("The bearer token is not valid.")
         active, token_hash, scopes, rate, location_id, billing_status, window = row

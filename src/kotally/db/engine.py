@@ -7,13 +7,15 @@ PostgreSQL: psycopg 3, a bounded lock wait per statement, one pool per process.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import PoolProxiedConnection
 
 from kotally.config import Settings
 from kotally.db.async_pg import AsyncPostgres
@@ -112,6 +114,20 @@ def _postgres_engine(url: URL, settings: Settings) -> Engine:
     )
 
 
+class WriteBatch:
+    """The shared transaction of a write batch: call it for a session joined to it in a
+    savepoint; `driver` is its DBAPI connection (sqlite3), for raw statements."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self.driver: Any = connection.connection.driver_connection
+
+    def __call__(self) -> Session:
+        return Session(
+            bind=self._connection, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+
+
 class Database:
     """One engine per process and the two kinds of session Kotally uses."""
 
@@ -130,6 +146,7 @@ class Database:
             else self._read
         )
         self._async_pg: AsyncPostgres | None = None
+        self._readers: dict[int, PoolProxiedConnection] = {}
         self._write_engine = self.engine.execution_options(**{WRITE_OPTION: True})
         self._write = sessionmaker(bind=self._write_engine, expire_on_commit=False)
         self._write_gate = (
@@ -168,30 +185,32 @@ class Database:
                 gate.release()
 
     @contextmanager
-    def write_batch(self) -> Iterator[Callable[[], Session]]:
-        """One write transaction shared by many sessions, each in a SAVEPOINT of its own.
+    def write_batch(self) -> Iterator[WriteBatch]:
+        """One write transaction shared by many requests, each in a SAVEPOINT of its own.
 
-        Yields a factory of sessions joined to the transaction: a session's commit releases its
-        savepoint, its rollback undoes only its own work. Committed when the block ends, rolled
-        back whole on any error (db/group_commit.py).
+        Yields a factory of sessions joined to the transaction (a session's commit releases its
+        savepoint, its rollback undoes only its own work) that also lends the transaction's
+        driver connection to work written in raw statements. Committed when the block ends,
+        rolled back whole on any error (db/group_commit.py).
         """
         gate = self._write_gate
         if gate is not None:
             gate.acquire()
         try:
             with self._write_engine.connect() as connection, connection.begin():
-
-                def new_session() -> Session:
-                    return Session(
-                        bind=connection,
-                        join_transaction_mode="create_savepoint",
-                        expire_on_commit=False,
-                    )
-
-                yield new_session
+                yield WriteBatch(connection)
         finally:
             if gate is not None:
                 gate.release()
+
+    def sqlite_reader(self) -> Any:
+        """SQLite: this thread's own connection for raw reads, in autocommit (each statement
+        reads the latest commit; WAL readers never wait), kept until `dispose`."""
+        thread = threading.get_ident()
+        held = self._readers.get(thread)
+        if held is None:
+            held = self._readers[thread] = self.engine.raw_connection()
+        return held.driver_connection
 
     def async_postgres(self) -> AsyncPostgres | None:
         """PostgreSQL: the async connections of the API's hot path, made once and closed with
@@ -203,6 +222,9 @@ class Database:
         return self._async_pg
 
     def dispose(self) -> None:
+        for held in self._readers.values():
+            held.close()
+        self._readers.clear()
         self.engine.dispose()
         if self._async_pg is not None:
             self._async_pg.dispose()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -25,10 +26,13 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from kotally.db.engine import Database
+from kotally.db.engine import Database, WriteBatch
 
 T = TypeVar("T")
 Job = Callable[[Session], Any]
+# A job written in raw statements: it gets the batch's sqlite3 connection, inside a savepoint.
+RawJob = Callable[[sqlite3.Connection], Any]
+_SAVEPOINT = "kotally_request"
 
 MAX_BATCH = 128
 IDLE_SECONDS = 2.0
@@ -40,9 +44,10 @@ HANDOFF_SECONDS = 0.0012
 
 @dataclass
 class _Request:
-    job: Job
+    job: Job | RawJob
     future: asyncio.Future[Any]
     loop: asyncio.AbstractEventLoop
+    raw: bool = False
     value: Any = None
     error: BaseException | None = None
 
@@ -62,15 +67,21 @@ class GroupCommitWriter:
 
     async def run(self, job: Callable[[Session], T]) -> T:
         """Run `job(session)` in the next batch; returns its value once the batch committed."""
+        return await self._enqueue(job, raw=False)  # type: ignore[no-any-return]
+
+    async def run_raw(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `job(connection)` in the next batch, in a savepoint sent as SQL: no session."""
+        return await self._enqueue(job, raw=True)  # type: ignore[no-any-return]
+
+    async def _enqueue(self, job: Job | RawJob, *, raw: bool) -> Any:
         loop = asyncio.get_running_loop()
-        request = _Request(job, loop.create_future(), loop)
+        request = _Request(job, loop.create_future(), loop, raw)
         with self._lock:
             self._queue.put(request)
             if not self._running:
                 self._running = True
                 threading.Thread(target=self._serve, name="kotally-writer", daemon=True).start()
-        value: T = await request.future
-        return value
+        return await request.future
 
     def _serve(self) -> None:
         while True:
@@ -95,7 +106,10 @@ class GroupCommitWriter:
         try:
             with self._db.write_batch() as new_session:
                 for request in batch:
-                    _run_one(request, new_session)
+                    if request.raw:
+                        _run_raw(request, new_session.driver)
+                    else:
+                        _run_one(request, new_session)
             self.batches += 1
             self.largest_batch = max(self.largest_batch, len(batch))
         except BaseException as exc:  # the batch did not commit: no request of it took effect
@@ -105,16 +119,26 @@ class GroupCommitWriter:
             _answer(request)
 
 
-def _run_one(request: _Request, new_session: Callable[[], Session]) -> None:
+def _run_one(request: _Request, new_session: WriteBatch) -> None:
     session = new_session()
     try:
-        request.value = request.job(session)
+        request.value = request.job(session)  # type: ignore[arg-type]
         session.commit()  # releases this request's savepoint
     except Exception as exc:
         session.rollback()  # to this request's savepoint: the others keep their work
         request.error = exc
     finally:
         session.close()
+
+
+def _run_raw(request: _Request, conn: sqlite3.Connection) -> None:
+    conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+    try:
+        request.value = request.job(conn)  # type: ignore[arg-type]
+    except Exception as exc:
+        conn.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")  # this request's work alone
+        request.error = exc
+    conn.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
 
 
 def _answer(request: _Request) -> None:

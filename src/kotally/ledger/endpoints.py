@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -14,50 +13,41 @@ from starlette.responses import Response
 from kotally.api.body import read_json_object, validate
 from kotally.api.envelope import json_response
 from kotally.api.openapi import post_docs
-from kotally.api.runtime import Runtime, authenticate_in, correlation_id, record_use_of, runtime
-from kotally.api.runtime import read as runtime_read
+from kotally.api.runtime import (
+    Runtime,
+    authenticate_in,
+    correlation_id,
+    let_through,
+    record_use_of,
+    runtime,
+)
 from kotally.api.runtime import write as runtime_write
-from kotally.errors import KotallyError, LocationMismatch
+from kotally.errors import KotallyError
 from kotally.idempotency.service import Reply
-from kotally.ledger import grants, pg_api, restore, service
+from kotally.ledger import grants, pg_api, restore, sqlite_api
 from kotally.ledger.context import LedgerContext
 from kotally.ledger.schemas import CheckRequest, DeductRequest, GrantRequest, RestoreRequest
 
 router = APIRouter(prefix="/api/v2")
 M = TypeVar("M", bound=BaseModel)
 Operation = Callable[[LedgerContext, Any], Reply]
-OnPostgres = Callable[[Runtime, Request, BaseModel | KotallyError, str], Awaitable[Reply]]
+# A request's work once its body is read: authentication, the checks of api-v2.md §2 in their
+# order, then the operation; its Reply comes after its commit.
+Work = Callable[[Runtime, Request, BaseModel | KotallyError, str], Awaitable[Reply]]
 
 
-async def _handle(
-    request: Request,
-    scope: str,
-    model: type[M],
-    operation: Operation,
-    *,
-    write: bool = True,
-    on_postgres: OnPostgres | None = None,
-) -> Response:
+async def _handle(request: Request, model: type[M], work: Work) -> Response:
     rt = runtime(request)
     # The body is read and validated first, but its errors are raised after authentication, in
     # the order of api-v2.md §2: so authentication, the checks and the operation share one
-    # transaction and one trip to the database's thread (the benchmark: a third of a check's cost).
+    # transaction and one trip to the database.
     parsed: BaseModel | KotallyError
     try:
         parsed = validate(model, await read_json_object(request, rt.settings.body_bytes_max))
     except KotallyError as error:
         parsed = error
-    cid = correlation_id(request)
     try:
-        if on_postgres is not None and rt.pg is not None:
-            # One statement on the async driver, authentication included (ledger/pg_api.py).
-            reply = await on_postgres(rt, request, parsed, cid)
-        elif write:
-            done = _Execution(rt, request, scope, operation, parsed, cid)
-            reply = await runtime_write(rt, done.run)
-        else:
-            done = _Execution(rt, request, scope, operation, parsed, cid)
-            reply = await runtime_read(rt, done.run_alone)
+        reply = await work(rt, request, parsed, correlation_id(request))
     finally:
         await record_use_of(rt, request)
     request.state.reason_code = reply.body.get("reason_code")
@@ -67,38 +57,46 @@ async def _handle(
     return json_response(reply.status, reply.body, headers)
 
 
-@dataclass
-class _Execution:
-    """One request's work in one transaction; it commits before the reply is sent."""
+def _in_session(scope: str, operation: Operation) -> Work:
+    """Grant and restore: authentication and the operation in one write transaction."""
 
-    rt: Runtime
-    request: Request
-    scope: str
-    operation: Operation
-    parsed: BaseModel | KotallyError
-    cid: str
+    async def work(
+        rt: Runtime, request: Request, parsed: BaseModel | KotallyError, cid: str
+    ) -> Reply:
+        def run(session: Session) -> Reply:
+            principal = authenticate_in(rt, request, scope, session)  # 401, 429, 403
+            req = let_through(rt, request, principal, scope, parsed, limit=False)
+            actor = f"api:{principal.client_id}"
+            return operation(LedgerContext(session, rt.clock, principal.location, cid, actor), req)
 
-    def run_alone(self) -> Reply:
-        """A read on its own (the check): its statements need not share one snapshot."""
-        with self.rt.db.unit_of_work(write=False, snapshot=False) as session:
-            return self.run(session)
+        return await runtime_write(rt, run)
 
-    def run(self, session: Session) -> Reply:
-        rt, request = self.rt, self.request
-        principal = authenticate_in(rt, request, self.scope, session)  # 401, 429, 403
-        if isinstance(self.parsed, KotallyError):  # 415, 413, 400, 422
-            raise self.parsed
-        if getattr(self.parsed, "location_id", None) != principal.location.id:
-            raise LocationMismatch()
-        ctx = LedgerContext(
-            session, rt.clock, principal.location, self.cid, f"api:{principal.client_id}"
-        )
-        return self.operation(ctx, self.parsed)
+    return work
+
+
+def _by_database(name: str) -> Work:
+    """Check and deduct: authentication and the operation in raw statements, one on
+    PostgreSQL's async driver (ledger/pg_api.py), two on SQLite (ledger/sqlite_api.py); both
+    reach the statements ledger/service.py runs for every other caller."""
+
+    async def work(
+        rt: Runtime, request: Request, parsed: BaseModel | KotallyError, cid: str
+    ) -> Reply:
+        run: Work = getattr(pg_api if rt.pg is not None else sqlite_api, name)
+        return await run(rt, request, parsed, cid)
+
+    return work
+
+
+_GRANT = _in_session("grant", grants.grant)
+_RESTORE = _in_session("restore", restore.restore)
+_CHECK = _by_database("check")
+_DEDUCT = _by_database("deduct")
 
 
 @router.post("/grants", **post_docs(GrantRequest, "grant", "Grant a product config's credits"))
 async def grant_endpoint(request: Request) -> Response:
-    return await _handle(request, "grant", GrantRequest, grants.grant)
+    return await _handle(request, GrantRequest, _GRANT)
 
 
 @router.post(
@@ -106,18 +104,18 @@ async def grant_endpoint(request: Request) -> Response:
     **post_docs(CheckRequest, "check", "Would the contact have enough credits? Changes nothing"),
 )
 async def check_endpoint(request: Request) -> Response:
-    return await _handle(
-        request, "check", CheckRequest, service.check, write=False, on_postgres=pg_api.check
-    )
+    return await _handle(request, CheckRequest, _CHECK)
 
 
 @router.post("/entitlements/deduct", **post_docs(DeductRequest, "deduct", "Take credits"))
 async def deduct_endpoint(request: Request) -> Response:
-    return await _handle(
-        request, "deduct", DeductRequest, service.deduct, on_postgres=pg_api.deduct
-    )
+    return await _handle(request, DeductRequest, _DEDUCT)
 
 
 @router.post("/entitlements/restore", **post_docs(RestoreRequest, "restore", "Give credits back"))
 async def restore_endpoint(request: Request) -> Response:
-    return await _handle(request, "restore", RestoreRequest, restore.restore)
+    return await _handle(request, RestoreRequest, _RESTORE)
+
+
+# Called by the middleware without the router's layers (api/middleware.py DirectRoute).
+DIRECT = (grant_endpoint, check_endpoint, deduct_endpoint, restore_endpoint)

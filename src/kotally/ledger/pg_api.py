@@ -21,9 +21,9 @@ from psycopg.types.json import Json
 from pydantic import BaseModel
 from starlette.requests import Request
 
-from kotally.api.runtime import Runtime, admit, authenticated, require_scope
+from kotally.api.runtime import Runtime, authenticated, let_through
 from kotally.auth.dependency import bearer_token, principal_of
-from kotally.errors import KotallyError, LocationMismatch, RequestInProgress, Unauthorized
+from kotally.errors import KotallyError, RequestInProgress, Unauthorized
 from kotally.idempotency.service import Reply, fingerprint
 from kotally.kit.ids import new_id
 from kotally.ledger import pg_deduct
@@ -145,14 +145,7 @@ async def _call(
                 answer["window"],
             ),
         )
-        request.state.principal = principal
-        if not admitted:
-            admit(rt, request, principal, scope)  # 429, then 403 MISSING_SCOPE
-            admitted = True
-        else:
-            require_scope(principal, scope)
-        if isinstance(parsed, KotallyError):  # 415, 413, 400, 422
-            raise parsed
-        if location_id != principal.location.id:
-            raise LocationMismatch()
+        # 429 (the limiter asked once), 403, the body's error, LOCATION_MISMATCH; else again.
+        let_through(rt, request, principal, scope, parsed, limit=not admitted)
+        admitted = True
     raise RequestInProgress()  # the client kept changing under the gate

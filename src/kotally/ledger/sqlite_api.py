@@ -1,0 +1,102 @@
+"""The API's check and deduct on SQLite: raw sqlite3 statements, authentication included.
+
+The check reads on a connection of its own in autocommit (on the event loop with group commit,
+whose WAL reads never wait): the client's row, then ledger/sqlite_ops.py `check`. The deduct runs
+in the group-commit writer's batch, in a savepoint sent as SQL (db/group_commit.py `run_raw`):
+the client's row, then sqlite_ops `deduct`, the same steps ledger/service.py takes for every
+other caller. Without group commit each deduct is its own write transaction on the API threads.
+"""
+
+from __future__ import annotations
+
+import hmac
+import sqlite3
+from collections.abc import Callable
+from typing import TypeVar, cast
+
+from pydantic import BaseModel
+from sqlalchemy import Connection
+from sqlalchemy.dialects import sqlite
+from starlette.requests import Request
+
+from kotally.api.runtime import Runtime, authenticated, let_through, unavailable_as_503
+from kotally.api.runtime import read as runtime_read
+from kotally.api.runtime import write as runtime_write
+from kotally.auth.dependency import CLIENT_STATEMENT, Principal, bearer_token, principal_of
+from kotally.errors import KotallyError, Unauthorized
+from kotally.idempotency.service import Reply
+from kotally.ledger import pg_deduct, sqlite_ops
+from kotally.ledger.schemas import CheckRequest, DeductRequest
+
+T = TypeVar("T")
+# auth/dependency.py's statement of the client and its location, compiled once for SQLite.
+_CLIENT_SQL = str(CLIENT_STATEMENT.compile(dialect=sqlite.dialect()))
+
+
+def _authenticate(rt: Runtime, request: Request, conn: sqlite3.Connection) -> Principal:
+    """The client of the request's token, by its id and keyed hash; 401 otherwise."""
+    client_id, token = bearer_token(request.headers.get("authorization"))
+    row = sqlite_ops.execute(conn, _CLIENT_SQL, (client_id.hex,)).fetchone()
+    if row is None:
+        raise Unauthorized("The bearer token is not valid.")
+    active, token_hash, *rest = row
+    if not active or not hmac.compare_digest(rt.authenticator.token_hash(token), token_hash):
+        raise Unauthorized("The bearer token is not valid.")
+    authenticated(request, client_id)
+    return principal_of(client_id, rest)
+
+
+async def check(rt: Runtime, request: Request, parsed: BaseModel | KotallyError, cid: str) -> Reply:
+    def work(conn: sqlite3.Connection) -> Reply:
+        principal = _authenticate(rt, request, conn)
+        req = cast(CheckRequest, let_through(rt, request, principal, "check", parsed))
+        contact = req.contact
+        body = sqlite_ops.check(
+            conn,
+            location_id=principal.location.id,
+            suspended=principal.location.billing_status == "suspended",
+            config_id=req.product_config_id,
+            calendar_id=req.calendar_id,
+            contact_field=contact.field,
+            contact_value=contact.value,
+            amount=req.amount,
+            now=rt.clock.now(),
+            correlation_id=cid,
+        )
+        return Reply(200, body)
+
+    return await _read(rt, work)
+
+
+async def deduct(
+    rt: Runtime, request: Request, parsed: BaseModel | KotallyError, cid: str
+) -> Reply:
+    def work(conn: sqlite3.Connection) -> Reply:
+        principal = _authenticate(rt, request, conn)
+        req = cast(DeductRequest, let_through(rt, request, principal, "deduct", parsed))
+        args = pg_deduct.arguments_for(
+            principal.location, req, rt.clock.now(), cid, f"api:{principal.client_id}"
+        )
+        return pg_deduct.reply(sqlite_ops.deduct(conn, args), args)
+
+    if rt.writer is not None:
+        with unavailable_as_503():
+            return await rt.writer.run_raw(work)
+    return await runtime_write(rt, lambda session: work(_driver(session.connection())))
+
+
+async def _read(rt: Runtime, work: Callable[[sqlite3.Connection], T]) -> T:
+    return await runtime_read(rt, _on_reader, rt, work)
+
+
+def _on_reader(rt: Runtime, work: Callable[[sqlite3.Connection], T]) -> T:
+    """On the event loop, its own connection; on the API threads (which come and go), one of the
+    engine's pool."""
+    if rt.reads_inline:
+        return work(rt.db.sqlite_reader())
+    with rt.db.engine.connect() as connection:
+        return work(_driver(connection))
+
+
+def _driver(connection: Connection) -> sqlite3.Connection:
+    return cast(sqlite3.Connection, connection.connection.driver_connection)

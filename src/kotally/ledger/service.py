@@ -21,18 +21,8 @@ from kotally.ledger.schemas import CheckRequest, DeductRequest
 def check(ctx: LedgerContext, req: CheckRequest) -> Reply:
     """Would the contact have enough credits? Changes nothing."""
     if _on_sqlite(ctx.session):
-        contact = req.contact
-        body = sqlite_ops.check(
-            _driver_connection(ctx.session),
-            location_id=ctx.location.id,
-            suspended=ctx.location.billing_status == "suspended",
-            config_id=req.product_config_id,
-            calendar_id=req.calendar_id,
-            contact_field=contact.field,
-            contact_value=contact.value,
-            amount=req.amount,
-            now=ctx.clock.now(),
-            correlation_id=ctx.correlation_id,
+        body = sqlite_ops.check_request(
+            _driver_connection(ctx.session), ctx.location, req, ctx.clock.now(), ctx.correlation_id
         )
         return Reply(200, body)
     return pg_deduct.check(ctx, req)

@@ -50,19 +50,7 @@ async def check(rt: Runtime, request: Request, parsed: BaseModel | KotallyError,
     def work(conn: sqlite3.Connection) -> Reply:
         principal = _authenticate(rt, request, conn)
         req = cast(CheckRequest, let_through(rt, request, principal, "check", parsed))
-        contact = req.contact
-        body = sqlite_ops.check(
-            conn,
-            location_id=principal.location.id,
-            suspended=principal.location.billing_status == "suspended",
-            config_id=req.product_config_id,
-            calendar_id=req.calendar_id,
-            contact_field=contact.field,
-            contact_value=contact.value,
-            amount=req.amount,
-            now=rt.clock.now(),
-            correlation_id=cid,
-        )
+        body = sqlite_ops.check_request(conn, principal.location, req, rt.clock.now(), cid)
         return Reply(200, body)
 
     return await _read(rt, work)

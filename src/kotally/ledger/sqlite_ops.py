@@ -24,7 +24,9 @@ from sqlalchemy.exc import DBAPIError
 
 from kotally.db.models.entitlement import LIVE_STATUSES
 from kotally.kit.clock import ensure_utc
+from kotally.ledger.context import LocationView
 from kotally.ledger.outcomes import Outcome, Refusal, success
+from kotally.ledger.schemas import CheckRequest
 
 Params = Mapping[str, Any]
 
@@ -283,6 +285,29 @@ def check(
     except Refusal as refusal:
         outcome = refusal.outcome
     return outcome.body(correlation_id)
+
+
+def check_request(
+    conn: sqlite3.Connection,
+    location: LocationView,
+    req: CheckRequest,
+    now: datetime,
+    correlation_id: str,
+) -> dict[str, Any]:
+    """`check` for a request of the location (service.check, and the API's sqlite_api.check)."""
+    contact = req.contact
+    return check(
+        conn,
+        location_id=location.id,
+        suspended=location.billing_status == "suspended",
+        config_id=req.product_config_id,
+        calendar_id=req.calendar_id,
+        contact_field=contact.field,
+        contact_value=contact.value,
+        amount=req.amount,
+        now=now,
+        correlation_id=correlation_id,
+    )
 
 
 def deduct(conn: sqlite3.Connection, args: dict[str, Any]) -> dict[str, Any]:

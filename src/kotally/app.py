@@ -148,7 +148,7 @@ def create_app(
     install_admin(app)
     app.include_router(embed_page.router)
     app.include_router(embed_endpoints.router)
-    direct.update(direct_routes(app.routes, ledger_endpoints.DIRECT))
+    direct.update(direct_routes(ledger_endpoints.router.routes, ledger_endpoints.DIRECT))
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

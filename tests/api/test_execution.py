@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from psycopg import pq
 from sqlalchemy import event
 
@@ -194,3 +195,24 @@ async def test_check_and_deduct_on_postgresql_are_one_statement_each(
                 assert watch.sync == []
     finally:
         database.dispose()
+
+
+async def test_the_ledger_posts_skip_the_router(
+    api: Api, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The middleware calls the four ledger POSTs itself (api/middleware.py DirectRoute); every
+    other request goes through the router."""
+    routed: list[str] = []
+    router_call = type(app.router).__call__
+
+    async def call(router: Any, scope: Any, receive: Any, send: Any) -> None:
+        routed.append(scope["path"])
+        await router_call(router, scope, receive, send)
+
+    monkeypatch.setattr(type(app.router), "__call__", call)
+    for path, body in (("grant", GRANT), ("check", CHECK), ("deduct", DEDUCT)):
+        assert (await api.post(PATHS[path], body)).status_code == 200
+    assert (await api.post(PATHS["restore"], {})).status_code == 422
+    assert (await api.get("/healthz")).status_code == 200
+    assert (await api.get(PATHS["check"])).status_code == 405  # not a POST: the router's 405
+    assert routed == ["/healthz", PATHS["check"]]

@@ -24,6 +24,7 @@ from psycopg.types.json import set_json_loads
 from sqlalchemy.engine import URL
 
 from kotally.config import Settings
+from kotally.db.errors import is_unavailable_state
 from kotally.errors import ServiceUnavailable
 
 CONNECT_TIMEOUT_SECONDS = 5
@@ -113,6 +114,6 @@ class AsyncPostgres:
 
 
 def _unavailable(exc: psycopg.OperationalError) -> bool:
-    """As db/errors.py is_unavailable: a lost or refused connection, a lock wait, no resources."""
-    state = exc.sqlstate
-    return state is None or state == "55P03" or state.startswith(("08", "57", "53"))
+    """As db/errors.py is_unavailable: a refused connection (no SQLSTATE yet), a lost one, a
+    lock wait, no resources."""
+    return exc.sqlstate is None or is_unavailable_state(exc.sqlstate)

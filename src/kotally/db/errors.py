@@ -24,7 +24,13 @@ def is_unavailable(exc: BaseException) -> bool:
         return True
     state = _sqlstate(exc)
     if state is not None:
-        return state == _PG_LOCK_NOT_AVAILABLE or state.startswith(_PG_UNAVAILABLE_CLASSES)
+        return is_unavailable_state(state)
     # sqlite3 raises OperationalError for a busy or locked file, and psycopg for a refused
     # connection before any SQLSTATE exists.
     return isinstance(exc, OperationalError)
+
+
+def is_unavailable_state(state: str) -> bool:
+    """A PostgreSQL SQLSTATE of a lock wait, a lost connection, an operator's intervention or
+    exhausted resources: nothing was committed, the work may be tried again."""
+    return state == _PG_LOCK_NOT_AVAILABLE or state.startswith(_PG_UNAVAILABLE_CLASSES)

@@ -101,12 +101,17 @@ class Authenticator:
 
     def _resolve(self, session: Session, client_id: uuid.UUID, token: str) -> Principal:
         row = session.connection().execute(CLIENT_STATEMENT, {"client_id": client_id}).first()
+        return self.verify(client_id, token, row)
+
+    def verify(self, client_id: uuid.UUID, token: str, row: Sequence[Any] | None) -> Principal:
+        """The principal of CLIENT_STATEMENT's row for `client_id`, if `token` is its active
+        token; the same 401 for every failure (no oracle)."""
         if row is None:
             raise Unauthorized("The bearer token is not valid.")
-        active, token_hash, scopes, rate, location_id, billing_status, window = row
+        active, token_hash, *rest = row
         if not active or not token_matches(self._secret_key, token, token_hash):
             raise Unauthorized("The bearer token is not valid.")
-        return principal_of(client_id, (scopes, rate, location_id, billing_status, window))
+        return principal_of(client_id, rest)
 
     def touch_due(self, client_id: uuid.UUID) -> bool:
         """Whether `touch` would write now (it writes at most once a minute per process)."""

@@ -8,8 +8,8 @@ autocommit: the statement is the request's transaction, committed when its answe
 When the request may not go straight on (rate limiting is on and the limiter must be asked
 first; the scope is missing; the body failed; another location), the function answers with the
 client's row and does nothing; Python then answers 429, 403, the body's error or
-LOCATION_MISMATCH in the order of api-v2.md §2 (api/runtime.py `admit`), or, once admitted,
-calls again.
+LOCATION_MISMATCH in the order of api-v2.md §2 (api/runtime.py `let_through`), or, once
+admitted, calls again.
 """
 
 from __future__ import annotations
@@ -24,71 +24,40 @@ from starlette.requests import Request
 from kotally.api.runtime import Runtime, authenticated, let_through
 from kotally.auth.dependency import bearer_token, principal_of
 from kotally.errors import KotallyError, RequestInProgress, Unauthorized
-from kotally.idempotency.service import Reply, fingerprint
-from kotally.kit.ids import new_id
+from kotally.idempotency.service import Reply
 from kotally.ledger import pg_deduct
-from kotally.ledger.pg_deduct import MESSAGES_JSON
 from kotally.ledger.schemas import CheckRequest, DeductRequest
 
-# Arguments common to both, after which each passes its own (see migration 0009).
-_GATE = "%s::uuid, %s::text, %s::boolean, %s::text"
-_CHECK_SQL = (
-    "SELECT kotally_api_check(" + _GATE + ", %s::text, %s::text, %s::text, %s::text, "
-    "%s::integer, %s::timestamptz, %s::text, %s::json)"
-).encode()
-_DEDUCT_SQL = (
-    "SELECT kotally_api_deduct(" + _GATE + ", %s::text, %s::text, %s::json, %s::uuid, "
-    "%s::uuid, %s::text, %s::text, %s::text, %s::text, %s::integer, %s::text, "
-    "%s::timestamptz, %s::timestamptz, %s::text, %s::text, %s::json)"
-).encode()
+
+def _sql(function: str, arguments: tuple[tuple[str, str], ...]) -> bytes:
+    """`SELECT function(gate…, the operation's arguments…)`, each cast (see migration 0009):
+    the gate's client id, token hash, whether admitted and location id, then the operation's
+    own arguments, those of `arguments` after the location's two."""
+    casts = ["%s::uuid", "%s::text", "%s::boolean", "%s::text"]
+    casts += [f"%s::{sql_type}" for _, sql_type in arguments[2:]]
+    return f"SELECT {function}({', '.join(casts)})".encode()
+
+
+_CHECK_NAMES = tuple(name for name, _ in pg_deduct.CHECK_ARGUMENTS[2:])
+_DEDUCT_NAMES = tuple(name for name, _ in pg_deduct.ARGUMENTS[2:])
+_CHECK_SQL = _sql("kotally_api_check", pg_deduct.CHECK_ARGUMENTS)
+_DEDUCT_SQL = _sql("kotally_api_deduct", pg_deduct.ARGUMENTS)
 # The gate answers "principal" at most twice: before the limiter, and (should the client change
 # between the two calls) once more with what changed.
 _CALLS_MAX = 3
 
 
-def _check_arguments(req: CheckRequest, rt: Runtime, cid: str) -> tuple[Any, ...]:
-    contact = req.contact
-    return (
-        contact.field,
-        contact.value,
-        req.product_config_id,
-        req.calendar_id,
-        req.amount,
-        rt.clock.now(),
-        cid,
-        MESSAGES_JSON,
-    )
-
-
-def _deduct_arguments(req: DeductRequest, rt: Runtime, cid: str, actor: str) -> tuple[Any, ...]:
-    contact = req.contact
-    payload = req.payload()
-    return (
-        req.request_id,
-        fingerprint("deduct", payload),
-        Json(payload),
-        new_id(),
-        new_id(),
-        contact.field,
-        contact.value,
-        req.product_config_id,
-        req.calendar_id,
-        req.amount,
-        req.external_ref,
-        req.appointment_time,
-        rt.clock.now(),
-        cid,
-        actor,
-        MESSAGES_JSON,
-    )
+def _values(args: dict[str, Any], names: tuple[str, ...]) -> tuple[Any, ...]:
+    """`args` in the function's order, the payload as json."""
+    return tuple(Json(args[name]) if name == "payload" else args[name] for name in names)
 
 
 async def check(rt: Runtime, request: Request, parsed: BaseModel | KotallyError, cid: str) -> Reply:
     def arguments(_actor: str) -> tuple[Any, ...]:
         assert isinstance(parsed, CheckRequest)
-        return _check_arguments(parsed, rt, cid)
+        return _values(pg_deduct.check_arguments(parsed, rt.clock.now(), cid), _CHECK_NAMES)
 
-    answer = await _call(rt, request, "check", _CHECK_SQL, parsed, arguments)
+    answer = await _call(rt, request, "check", _CHECK_SQL, len(_CHECK_NAMES), parsed, arguments)
     return Reply(200, answer["body"])
 
 
@@ -99,11 +68,10 @@ async def deduct(
 
     def arguments(actor: str) -> tuple[Any, ...]:
         assert isinstance(parsed, DeductRequest)
-        args = _deduct_arguments(parsed, rt, cid, actor)
-        sent.update(fingerprint=args[1], payload=args[2].obj)
-        return args
+        sent.update(pg_deduct.request_arguments(parsed, rt.clock.now(), cid, actor))
+        return _values(sent, _DEDUCT_NAMES)
 
-    answer = await _call(rt, request, "deduct", _DEDUCT_SQL, parsed, arguments)
+    answer = await _call(rt, request, "deduct", _DEDUCT_SQL, len(_DEDUCT_NAMES), parsed, arguments)
     if answer["k"] == "in_progress":
         raise RequestInProgress()
     return pg_deduct.reply(answer, sent)
@@ -114,6 +82,7 @@ async def _call(
     request: Request,
     scope: str,
     sql: bytes,
+    count: int,
     parsed: BaseModel | KotallyError,
     arguments: Callable[[str], tuple[Any, ...]],
 ) -> dict[str, Any]:
@@ -126,7 +95,7 @@ async def _call(
     location_id = getattr(parsed, "location_id", None) if valid else None
     actor = f"api:{client_id}"
     for _ in range(_CALLS_MAX):
-        own = arguments(actor) if valid else (None,) * (sql.count(b"%s") - 4)
+        own = arguments(actor) if valid else (None,) * count
         params = (*gate, admitted, location_id, *own)
         answer: dict[str, Any] = await rt.pg.fetch_value(sql, params)
         kind = answer["k"]

@@ -63,12 +63,23 @@ _CALL = (
     )
     .columns()
 )
-# The check (migration 0009): the same selection as the deduct's, no lock, its body answered.
+# The check's function (migration 0009): the same selection as the deduct's, no lock.
+CHECK_ARGUMENTS = (
+    ("location_id", "text"),
+    ("suspended", "boolean"),
+    ("contact_field", "text"),
+    ("contact_value", "text"),
+    ("config_id", "text"),
+    ("calendar_id", "text"),
+    ("amount", "integer"),
+    ("now", "timestamptz"),
+    ("correlation_id", "text"),
+    ("messages", "json"),
+)
 _CHECK = text(
-    "SELECT kotally_check(CAST(:location_id AS text), CAST(:suspended AS boolean), "
-    "CAST(:contact_field AS text), CAST(:contact_value AS text), CAST(:config_id AS text), "
-    "CAST(:calendar_id AS text), CAST(:amount AS integer), CAST(:now AS timestamptz), "
-    "CAST(:correlation_id AS text), CAST(:messages AS json))"
+    "SELECT kotally_check({})".format(
+        ", ".join(f"CAST(:{name} AS {sql_type})" for name, sql_type in CHECK_ARGUMENTS)
+    )
 ).bindparams(bindparam("now", type_=UTCDateTime))
 # The messages of the refusals, sent with each call: the SQL function has no copy of its own.
 MESSAGES_JSON = json.dumps(MESSAGES, separators=(",", ":"))
@@ -83,11 +94,17 @@ def arguments_for(
     location: LocationView, req: DeductRequest, now: datetime, correlation_id: str, actor: str
 ) -> dict[str, Any]:
     """`arguments` without a LedgerContext: for a caller that has no session."""
+    return {**_of_location(location), **request_arguments(req, now, correlation_id, actor)}
+
+
+def request_arguments(
+    req: DeductRequest, now: datetime, correlation_id: str, actor: str
+) -> dict[str, Any]:
+    """The deduct's arguments but the location's (ARGUMENTS[2:]): what the API sends once its
+    gate has found the location (ledger/pg_api.py)."""
     contact = req.contact
     payload = req.payload()
     return {
-        "location_id": location.id,
-        "suspended": location.billing_status == "suspended",
         "request_id": req.request_id,
         "fingerprint": fingerprint("deduct", payload),
         "payload": payload,
@@ -107,6 +124,26 @@ def arguments_for(
     }
 
 
+def check_arguments(req: CheckRequest, now: datetime, correlation_id: str) -> dict[str, Any]:
+    """The check's arguments but the location's (CHECK_ARGUMENTS[2:])."""
+    contact = req.contact
+    return {
+        "contact_field": contact.field,
+        "contact_value": contact.value,
+        "config_id": req.product_config_id,
+        "calendar_id": req.calendar_id,
+        "amount": req.amount,
+        "now": now,
+        "correlation_id": correlation_id,
+        "messages": MESSAGES_JSON,
+    }
+
+
+def _of_location(location: LocationView) -> dict[str, Any]:
+    """The two arguments every function takes first."""
+    return {"location_id": location.id, "suspended": location.billing_status == "suspended"}
+
+
 def deduct(ctx: LedgerContext, req: DeductRequest) -> Reply:
     """service.deduct on PostgreSQL, in the caller's transaction."""
     args = arguments(ctx, req)
@@ -115,22 +152,11 @@ def deduct(ctx: LedgerContext, req: DeductRequest) -> Reply:
 
 def check(ctx: LedgerContext, req: CheckRequest) -> Reply:
     """service.check on PostgreSQL: the SQL function kotally_check, in the caller's session."""
-    contact = req.contact
-    body: dict[str, Any] = ctx.session.execute(
-        _CHECK,
-        {
-            "location_id": ctx.location.id,
-            "suspended": ctx.location.billing_status == "suspended",
-            "contact_field": contact.field,
-            "contact_value": contact.value,
-            "config_id": req.product_config_id,
-            "calendar_id": req.calendar_id,
-            "amount": req.amount,
-            "now": ctx.clock.now(),
-            "correlation_id": ctx.correlation_id,
-            "messages": MESSAGES_JSON,
-        },
-    ).scalar_one()
+    args = {
+        **_of_location(ctx.location),
+        **check_arguments(req, ctx.clock.now(), ctx.correlation_id),
+    }
+    body: dict[str, Any] = ctx.session.execute(_CHECK, args).scalar_one()
     return Reply(200, body)
 
 

@@ -8,8 +8,6 @@ answer alike: every test runs on both (docs/ledger.md).
 
 from __future__ import annotations
 
-import sqlite3
-
 from sqlalchemy.orm import Session
 
 from kotally.idempotency.service import Reply
@@ -22,7 +20,11 @@ def check(ctx: LedgerContext, req: CheckRequest) -> Reply:
     """Would the contact have enough credits? Changes nothing."""
     if _on_sqlite(ctx.session):
         body = sqlite_ops.check_request(
-            _driver_connection(ctx.session), ctx.location, req, ctx.clock.now(), ctx.correlation_id
+            sqlite_ops.connection_of(ctx.session),
+            ctx.location,
+            req,
+            ctx.clock.now(),
+            ctx.correlation_id,
         )
         return Reply(200, body)
     return pg_deduct.check(ctx, req)
@@ -35,17 +37,8 @@ def deduct(ctx: LedgerContext, req: DeductRequest) -> Reply:
     if not _on_sqlite(ctx.session):
         return pg_deduct.deduct(ctx, req)
     args = pg_deduct.arguments(ctx, req)
-    return pg_deduct.reply(sqlite_ops.deduct(_driver_connection(ctx.session), args), args)
+    return pg_deduct.reply(sqlite_ops.deduct(sqlite_ops.connection_of(ctx.session), args), args)
 
 
 def _on_sqlite(session: Session) -> bool:
     return session.get_bind().dialect.name == "sqlite"
-
-
-def _driver_connection(session: Session) -> sqlite3.Connection:
-    """The sqlite3 connection of the session's transaction (or savepoint), once what the caller
-    added to the session is written: the raw statements see it and share its fate."""
-    session.flush()
-    raw = session.connection().connection.driver_connection
-    assert isinstance(raw, sqlite3.Connection)
-    return raw

@@ -9,21 +9,19 @@ other caller. Without group commit each deduct is its own write transaction on t
 
 from __future__ import annotations
 
-import hmac
 import sqlite3
 from collections.abc import Callable
 from typing import TypeVar, cast
 
 from pydantic import BaseModel
-from sqlalchemy import Connection
 from sqlalchemy.dialects import sqlite
 from starlette.requests import Request
 
 from kotally.api.runtime import Runtime, authenticated, let_through, unavailable_as_503
 from kotally.api.runtime import read as runtime_read
 from kotally.api.runtime import write as runtime_write
-from kotally.auth.dependency import CLIENT_STATEMENT, Principal, bearer_token, principal_of
-from kotally.errors import KotallyError, Unauthorized
+from kotally.auth.dependency import CLIENT_STATEMENT, Principal, bearer_token
+from kotally.errors import KotallyError
 from kotally.idempotency.service import Reply
 from kotally.ledger import pg_deduct, sqlite_ops
 from kotally.ledger.schemas import CheckRequest, DeductRequest
@@ -37,13 +35,9 @@ def _authenticate(rt: Runtime, request: Request, conn: sqlite3.Connection) -> Pr
     """The client of the request's token, by its id and keyed hash; 401 otherwise."""
     client_id, token = bearer_token(request.headers.get("authorization"))
     row = sqlite_ops.execute(conn, _CLIENT_SQL, (client_id.hex,)).fetchone()
-    if row is None:
-        raise Unauthorized("The bearer token is not valid.")
-    active, token_hash, *rest = row
-    if not active or not hmac.compare_digest(rt.authenticator.token_hash(token), token_hash):
-        raise Unauthorized("The bearer token is not valid.")
+    principal = rt.authenticator.verify(client_id, token, row)
     authenticated(request, client_id)
-    return principal_of(client_id, rest)
+    return principal
 
 
 async def check(rt: Runtime, request: Request, parsed: BaseModel | KotallyError, cid: str) -> Reply:
@@ -70,7 +64,7 @@ async def deduct(
     if rt.writer is not None:
         with unavailable_as_503():
             return await rt.writer.run_raw(work)
-    return await runtime_write(rt, lambda session: work(_driver(session.connection())))
+    return await runtime_write(rt, lambda session: work(sqlite_ops.connection_of(session)))
 
 
 async def _read(rt: Runtime, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -83,8 +77,4 @@ def _on_reader(rt: Runtime, work: Callable[[sqlite3.Connection], T]) -> T:
     if rt.reads_inline:
         return work(rt.db.sqlite_reader())
     with rt.db.engine.connect() as connection:
-        return work(_driver(connection))
-
-
-def _driver(connection: Connection) -> sqlite3.Connection:
-    return cast(sqlite3.Connection, connection.connection.driver_connection)
+        return work(sqlite_ops.driver_of(connection))

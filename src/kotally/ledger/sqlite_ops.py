@@ -18,9 +18,11 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from kotally.db.models.entitlement import LIVE_STATUSES
 from kotally.kit.clock import ensure_utc
@@ -188,6 +190,18 @@ def _error(sql: str, params: Any, exc: sqlite3.Error, *, many: bool = False) -> 
     error = DBAPIError.instance(sql, params, exc, sqlite3.Error, ismulti=many)
     assert isinstance(error, BaseException)
     return error
+
+
+def connection_of(session: Session) -> sqlite3.Connection:
+    """The sqlite3 connection of the session's transaction (or savepoint), once what the caller
+    added to the session is written: the raw statements see it and share its fate."""
+    session.flush()
+    return driver_of(session.connection())
+
+
+def driver_of(connection: Connection) -> sqlite3.Connection:
+    """The sqlite3 connection under a SQLAlchemy connection."""
+    return cast(sqlite3.Connection, connection.connection.driver_connection)
 
 
 def execute(

@@ -8,7 +8,7 @@
 - kotally_gate: the API's authentication (auth/dependency.py): the client by id, its token hash,
   its active flag, its location; it says whether the request may go straight on;
 - kotally_api_check, kotally_api_deduct: the gate, then the operation, so that an API request is
-  one round trip (ledger/hot.py).
+  one round trip (ledger/pg_api.py).
 
 The gate answers {"k": "pass", "billing_status"} when the request may go on; otherwise
 {"k": "unauthorized"} or {"k": "principal", ...the client's scopes, rate, location}, from which

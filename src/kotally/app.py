@@ -18,10 +18,9 @@ from kotally.admin.endpoints import install as install_admin
 from kotally.api import system
 from kotally.api.envelope import render
 from kotally.api.middleware import (
-    DirectRoute,
+    DirectRoutes,
     KotallyMiddleware,
     correlation_id_from,
-    direct_routes,
 )
 from kotally.api.runtime import Runtime, authorize_deferred
 from kotally.config import Settings, get_settings
@@ -135,7 +134,7 @@ def create_app(
         redirect_slashes=False,
     )
     app.state.kotally = rt
-    direct: dict[str, DirectRoute] = {}
+    direct = DirectRoutes()
     app.add_middleware(KotallyMiddleware, direct=direct)
     app.add_exception_handler(KotallyError, _kotally_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -148,7 +147,8 @@ def create_app(
     install_admin(app)
     app.include_router(embed_page.router)
     app.include_router(embed_endpoints.router)
-    direct.update(direct_routes(ledger_endpoints.router.routes, ledger_endpoints.DIRECT))
+    direct.add(ledger_endpoints.router.routes, ledger_endpoints.DIRECT)
+    direct.add(contact_endpoints.router.routes, contact_endpoints.DIRECT)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -25,6 +25,7 @@ from kotally.ledger import sqlite_api
 from tests.api.conftest import CHECK, DEDUCT, GRANT, PATHS, Api, api_on, build_client
 
 CONCURRENT = 12
+CREDITS = "/api/v2/contacts/ghl_contact_123/credits?location_id=loc_1"
 SUMMARY = "/api/v2/contacts/ghl_contact_123/summary?location_id=loc_1"
 
 
@@ -62,13 +63,14 @@ async def test_api_database_work_runs_on_at_most_its_threads(
     monkeypatch: pytest.MonkeyPatch,
     anyio_backend: str,
 ) -> None:
-    """Work on the thread pool (a contact read; on SQLite without group commit, every read)."""
+    """Work on the thread pool (a contact read other than the summary, which runs as raw
+    statements like check; on SQLite without group commit, every read)."""
     settings = api_settings.model_copy(update={"api_db_threads": 2, "sqlite_group_commit": False})
     async with api_on(settings, clock, token) as api:
         assert (await api.post(PATHS["grant"], GRANT)).json()["reason_code"] == "grant_applied"
         watch = _Watch(monkeypatch)
-        answers = await asyncio.gather(*(api.get(SUMMARY) for _ in range(CONCURRENT)))
-    assert {a.json()["reason_code"] for a in answers} == {"summary_loaded"}
+        answers = await asyncio.gather(*(api.get(CREDITS) for _ in range(CONCURRENT)))
+    assert {a.json()["reason_code"] for a in answers} == {"credits_loaded"}
     assert watch.most == 2  # twelve requests at once, two at a time
 
 
@@ -158,8 +160,8 @@ async def test_check_and_deduct_on_postgresql_are_one_statement_each(
     rate_limited: bool,
     anyio_backend: str,
 ) -> None:
-    """The check, a deduct, its replay and a refusal: authentication and the operation in one
-    statement on the async driver, in autocommit (docs/ledger.md, "The hot path on PostgreSQL");
+    """The check, a deduct, its replay, a refusal and the contact summary: authentication and
+    the operation in one statement on the async driver, in autocommit (docs/ledger.md, "The hot path on PostgreSQL");
     with rate limiting on, the limiter is asked between two statements."""
     if not api_settings.database_url.startswith("postgresql"):
         pytest.skip("the SQL functions are PostgreSQL's")
@@ -176,6 +178,8 @@ async def test_check_and_deduct_on_postgresql_are_one_statement_each(
             "INSUFFICIENT_CREDITS",
             "kotally_api_deduct",
         ),
+        (SUMMARY, None, "summary_loaded", "kotally_api_summary"),
+        (SUMMARY.replace("ghl_contact_123", "nobody"), None, "NOT_FOUND", "kotally_api_summary"),
     ]
     database = Database(settings)
     try:
@@ -185,7 +189,7 @@ async def test_check_and_deduct_on_postgresql_are_one_statement_each(
             for path, body, reason, function in sent:
                 watch = _AsyncStatements(database, monkeypatch)
                 try:
-                    response = await api.post(path, body)
+                    response = await (api.get(path) if body is None else api.post(path, body))
                 finally:
                     watch.close()
                     monkeypatch.undo()
@@ -200,8 +204,9 @@ async def test_check_and_deduct_on_postgresql_are_one_statement_each(
 async def test_the_ledger_posts_skip_the_router(
     api: Api, app: FastAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The middleware calls the four ledger POSTs itself (api/middleware.py DirectRoute); every
-    other request goes through the router."""
+    """The middleware calls the four ledger POSTs and the contact summary itself
+    (api/middleware.py DirectRoute); every other request, and a summary whose parameters are not
+    plainly valid, goes through the router."""
     routed: list[str] = []
     router_call = type(app.router).__call__
 
@@ -215,4 +220,17 @@ async def test_the_ledger_posts_skip_the_router(
     assert (await api.post(PATHS["restore"], {})).status_code == 422
     assert (await api.get("/healthz")).status_code == 200
     assert (await api.get(PATHS["check"])).status_code == 405  # not a POST: the router's 405
-    assert routed == ["/healthz", PATHS["check"]]
+    assert (await api.get(SUMMARY)).json()["reason_code"] == "summary_loaded"
+    unknown_parameter = (await api.get(SUMMARY + "&x=1")).json()
+    assert unknown_parameter["reason_code"] == "summary_loaded"
+    summary_path = SUMMARY.split("?")[0]
+    assert (await api.get(summary_path)).json()["reason_code"] == "VALIDATION_ERROR"
+    assert (await api.get(CREDITS)).json()["reason_code"] == "credits_loaded"
+    # The two summaries that were not plain (an unknown parameter; no location_id) were routed.
+    assert routed == [
+        "/healthz",
+        PATHS["check"],
+        summary_path,
+        summary_path,
+        CREDITS.split("?")[0],
+    ]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -44,31 +44,55 @@ def correlation_id_from(scope: Scope) -> str:
     return str(uuid.uuid4())
 
 
+# An endpoint the middleware calls itself: it takes the request alone and answers a Response, or
+# None to leave the request to the router (a GET whose parameters are not plainly valid, say).
+DirectEndpoint = Callable[[Request], Awaitable[Response | None]]
+
+
 @dataclass(frozen=True)
 class DirectRoute:
     """A route the middleware calls itself, without the framework's routing and dependency
-    layers: the hot POSTs, whose endpoints take the request alone and answer a Response."""
+    layers: the hot POSTs, and the contact summary's GET."""
 
-    route: BaseRoute
-    endpoint: Callable[[Request], Awaitable[Response]]
+    route: APIRoute
+    endpoint: DirectEndpoint
 
 
-def direct_routes(
-    routes: Iterable[BaseRoute], endpoints: Iterable[Callable[[Request], Awaitable[Response]]]
-) -> dict[str, DirectRoute]:
-    """The POST routes of `endpoints`, by path."""
-    wanted = set(endpoints)
-    return {
-        route.path: DirectRoute(route, route.endpoint)
-        for route in routes
-        if isinstance(route, APIRoute) and route.endpoint in wanted and route.methods == {"POST"}
-    }
+@dataclass
+class DirectRoutes:
+    """The POSTs by path; the GETs (paths with parameters) by their route's pattern."""
+
+    posts: dict[str, DirectRoute] = field(default_factory=dict)
+    gets: list[DirectRoute] = field(default_factory=list)
+
+    def add(self, routes: Iterable[BaseRoute], endpoints: Mapping[Any, DirectEndpoint]) -> None:
+        """The routes whose endpoint is a key of `endpoints`, called through its value."""
+        for route in routes:
+            if not isinstance(route, APIRoute) or route.endpoint not in endpoints:
+                continue
+            direct = DirectRoute(route, endpoints[route.endpoint])
+            if route.methods == {"POST"}:
+                self.posts[route.path] = direct
+            elif route.methods == {"GET"}:
+                self.gets.append(direct)
+
+    def find(self, scope: Scope) -> DirectRoute | None:
+        method = scope["method"]
+        if method == "POST":
+            return self.posts.get(scope["path"])
+        if method == "GET":
+            for direct in self.gets:
+                match = direct.route.path_regex.match(scope["path"])
+                if match is not None:
+                    scope["path_params"] = match.groupdict()
+                    return direct
+        return None
 
 
 class KotallyMiddleware:
-    def __init__(self, app: ASGIApp, direct: dict[str, DirectRoute] | None = None) -> None:
+    def __init__(self, app: ASGIApp, direct: DirectRoutes | None = None) -> None:
         self.app = app
-        self.direct = direct if direct is not None else {}
+        self.direct = direct if direct is not None else DirectRoutes()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,11 +124,9 @@ class KotallyMiddleware:
             await send(message)
 
         try:
-            direct = self.direct.get(scope["path"]) if scope["method"] == "POST" else None
-            if direct is None:
+            direct = self.direct.find(scope)
+            if direct is None or not await _call_direct(direct, scope, receive, send_with_headers):
                 await self.app(scope, receive, send_with_headers)
-            else:
-                await _call_direct(direct, scope, receive, send_with_headers)
         except ClientDisconnect:
             # The client hung up before its body arrived: nothing was done and no one is left to
             # answer. Recorded as nginx's 499, not as a 500 of ours.
@@ -142,13 +164,19 @@ class KotallyMiddleware:
         )
 
 
-async def _call_direct(direct: DirectRoute, scope: Scope, receive: Receive, send: Send) -> None:
+async def _call_direct(direct: DirectRoute, scope: Scope, receive: Receive, send: Send) -> bool:
     """The endpoint, as the router would call it: a KotallyError becomes its enveloped answer
-    (app.py's handler); anything else goes up to the 500 above."""
+    (app.py's handler); anything else goes up to the 500 above. False when the endpoint left the
+    request to the router."""
     scope["route"] = direct.route
     request = Request(scope, receive)
     try:
         response = await direct.endpoint(request)
     except KotallyError as error:
         response = render(request, error)
+    if response is None:
+        del scope["route"]
+        scope.pop("path_params", None)
+        return False
     await response(scope, receive, send)
+    return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import AfterValidator
@@ -22,9 +23,11 @@ from kotally.api.runtime import (
     runtime,
 )
 from kotally.contacts import reads
+from kotally.contacts.schemas import ContactQuery
 from kotally.errors import LocationMismatch, ValidationFailed
 from kotally.kit.clock import Clock
-from kotally.kit.fields import ID_CHARS_MAX, no_control_chars
+from kotally.kit.fields import ID_CHARS_MAX, has_control_chars, no_control_chars
+from kotally.ledger import pg_api, sqlite_api
 
 router = APIRouter(prefix="/api/v2/contacts")
 
@@ -83,6 +86,10 @@ async def _answer(
         raise ValidationFailed(errors=[{"field": "cursor", "message": str(exc)}]) from exc
     finally:
         await record_use_of(rt, request)
+    return _reply(request, reason_code, found)
+
+
+def _reply(request: Request, reason_code: str, found: dict[str, Any] | None) -> Response:
     cid = correlation_id(request)
     if found is None:
         request.state.reason_code = "NOT_FOUND"
@@ -123,6 +130,37 @@ async def summary_endpoint(
     request: Request, _: Authorized, contact_id: ContactKey, location_id: LocationId
 ) -> Response:
     return await _answer(request, location_id, "summary_loaded", reads.summary, contact_id)
+
+
+async def summary_direct(request: Request) -> Response | None:
+    """The summary as the middleware calls it (api/middleware.py DirectRoute): in raw statements,
+    one on PostgreSQL (ledger/pg_api.py), two on SQLite (ledger/sqlite_api.py), whose answers
+    equal reads.summary's. Only for a plainly valid request: any other (a parameter missing,
+    repeated, unknown or invalid) is left to `summary_endpoint`, which answers as every read."""
+    query = _plain_query(request)
+    if query is None:
+        return None
+    rt = runtime(request)
+    try:
+        found = await (pg_api if rt.pg is not None else sqlite_api).summary(rt, request, query)
+    finally:
+        await record_use_of(rt, request)
+    return _reply(request, "summary_loaded", found)
+
+
+def _plain_query(request: Request) -> ContactQuery | None:
+    """The contact key and location_id, when they are the only parameters and both valid."""
+    contact_key: str = request.path_params["id"]
+    pairs = parse_qsl(request.scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    if len(pairs) != 1 or pairs[0][0] != "location_id":
+        return None
+    location_id = pairs[0][1]
+    for value in (contact_key, location_id):
+        if not 1 <= len(value) <= ID_CHARS_MAX:
+            return None
+    if has_control_chars(contact_key):
+        return None
+    return ContactQuery(location_id=location_id, contact_key=contact_key)
 
 
 @router.get("/{id}/credits", summary="Credits available and entitlements", **DOCS)
@@ -183,3 +221,7 @@ _list_route(
     reads.timeline,
     "Ledger entries, appointments and payments merged, newest first",
 )
+
+
+# Called by the middleware without the router's layers (api/middleware.py DirectRoute).
+DIRECT = {summary_endpoint: summary_direct}

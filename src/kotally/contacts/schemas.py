@@ -12,12 +12,20 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import Row
 
 from kotally.contacts.read_repository import ConfigRef, LotRef
 from kotally.db.models import Contact
 from kotally.db.models.entitlement import LIVE_STATUSES
 from kotally.kit.clock import isoformat
+
+
+class ContactQuery(BaseModel):
+    """A contact read's parameters, once the route has validated them (contacts/endpoints.py)."""
+
+    location_id: str
+    contact_key: str  # the Kotally UUID, ghl or external id
 
 
 def _id(value: uuid.UUID | None) -> str | None:

@@ -21,8 +21,12 @@ _CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 _ISO_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
+def has_control_chars(value: str) -> bool:
+    return _CONTROL.search(value) is not None
+
+
 def no_control_chars(value: str) -> str:
-    if _CONTROL.search(value):
+    if has_control_chars(value):
         raise PydanticCustomError("control_chars", "must not contain control characters")
     return value
 

@@ -118,4 +118,7 @@ async def restore_endpoint(request: Request) -> Response:
 
 
 # Called by the middleware without the router's layers (api/middleware.py DirectRoute).
-DIRECT = (grant_endpoint, check_endpoint, deduct_endpoint, restore_endpoint)
+DIRECT = {
+    endpoint: endpoint
+    for endpoint in (grant_endpoint, check_endpoint, deduct_endpoint, restore_endpoint)
+}

@@ -1,9 +1,12 @@
-"""The API's check and deduct on PostgreSQL: one statement each, authentication included.
+"""The API's check, deduct and contact summary on PostgreSQL: one statement each, authentication
+included.
 
 kotally_api_check and kotally_api_deduct (migration 0009) authenticate the token by its keyed
 hash, then run kotally_check or kotally_deduct, the same functions every other caller reaches
-through ledger/service.py. From the event loop, on the async driver (db/async_pg.py), in
-autocommit: the statement is the request's transaction, committed when its answer arrives.
+through ledger/service.py; kotally_api_summary (migration 0010) likewise runs kotally_summary,
+the body of contacts/reads.py `summary`. From the event loop, on the async driver
+(db/async_pg.py), in autocommit: the statement is the request's transaction, committed when its
+answer arrives.
 
 When the request may not go straight on (rate limiting is on and the limiter must be asked
 first; the scope is missing; the body failed; another location), the function answers with the
@@ -23,8 +26,10 @@ from starlette.requests import Request
 
 from kotally.api.runtime import Runtime, authenticated, let_through
 from kotally.auth.dependency import bearer_token, principal_of
+from kotally.contacts.schemas import ContactQuery
 from kotally.errors import KotallyError, RequestInProgress, Unauthorized
 from kotally.idempotency.service import Reply
+from kotally.kit.ids import parse_uuid
 from kotally.ledger import pg_deduct
 from kotally.ledger.schemas import CheckRequest, DeductRequest
 
@@ -42,6 +47,10 @@ _CHECK_NAMES = tuple(name for name, _ in pg_deduct.CHECK_ARGUMENTS[2:])
 _DEDUCT_NAMES = tuple(name for name, _ in pg_deduct.ARGUMENTS[2:])
 _CHECK_SQL = _sql("kotally_api_check", pg_deduct.CHECK_ARGUMENTS)
 _DEDUCT_SQL = _sql("kotally_api_deduct", pg_deduct.ARGUMENTS)
+_SUMMARY_SQL = (
+    b"SELECT kotally_api_summary(%s::uuid, %s::text, %s::boolean, %s::text, %s::text, %s::uuid,"
+    b" %s::timestamptz)"
+)
 # The gate answers "principal" at most twice: before the limiter, and (should the client change
 # between the two calls) once more with what changed.
 _CALLS_MAX = 3
@@ -75,6 +84,17 @@ async def deduct(
     if answer["k"] == "in_progress":
         raise RequestInProgress()
     return pg_deduct.reply(answer, sent)
+
+
+async def summary(rt: Runtime, request: Request, query: ContactQuery) -> dict[str, Any] | None:
+    """The contact's summary (None: no such contact in the location)."""
+
+    def arguments(_actor: str) -> tuple[Any, ...]:
+        return (query.contact_key, parse_uuid(query.contact_key), rt.clock.now())
+
+    answer = await _call(rt, request, "summary", _SUMMARY_SQL, 3, query, arguments)
+    body: dict[str, Any] | None = answer["body"]
+    return body
 
 
 async def _call(

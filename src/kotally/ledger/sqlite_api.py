@@ -1,17 +1,19 @@
-"""The API's check and deduct on SQLite: raw sqlite3 statements, authentication included.
+"""The API's check, deduct and contact summary on SQLite: raw sqlite3 statements,
+authentication included.
 
 The check reads on a connection of its own in autocommit (on the event loop with group commit,
 whose WAL reads never wait): the client's row, then ledger/sqlite_ops.py `check`. The deduct runs
 in the group-commit writer's batch, in a savepoint sent as SQL (db/group_commit.py `run_raw`):
 the client's row, then sqlite_ops `deduct`, the same steps ledger/service.py takes for every
 other caller. Without group commit each deduct is its own write transaction on the API threads.
+The summary reads like the check: the client's row, then contacts/sqlite_summary.py.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 from sqlalchemy.dialects import sqlite
@@ -21,6 +23,8 @@ from kotally.api.runtime import Runtime, authenticated, let_through, unavailable
 from kotally.api.runtime import read as runtime_read
 from kotally.api.runtime import write as runtime_write
 from kotally.auth.dependency import CLIENT_STATEMENT, Principal, bearer_token
+from kotally.contacts import sqlite_summary
+from kotally.contacts.schemas import ContactQuery
 from kotally.errors import KotallyError
 from kotally.idempotency.service import Reply
 from kotally.ledger import pg_deduct, sqlite_ops
@@ -65,6 +69,18 @@ async def deduct(
         with unavailable_as_503():
             return await rt.writer.run_raw(work)
     return await runtime_write(rt, lambda session: work(sqlite_ops.connection_of(session)))
+
+
+async def summary(rt: Runtime, request: Request, query: ContactQuery) -> dict[str, Any] | None:
+    """The contact's summary (None: no such contact in the location)."""
+
+    def work(conn: sqlite3.Connection) -> dict[str, Any] | None:
+        principal = _authenticate(rt, request, conn)
+        let_through(rt, request, principal, "summary", query)
+        now = rt.clock.now()
+        return sqlite_summary.summary(conn, query.location_id, query.contact_key, now)
+
+    return await _read(rt, work)
 
 
 async def _read(rt: Runtime, work: Callable[[sqlite3.Connection], T]) -> T:

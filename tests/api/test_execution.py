@@ -161,8 +161,8 @@ async def test_check_and_deduct_on_postgresql_are_one_statement_each(
     anyio_backend: str,
 ) -> None:
     """The check, a deduct, its replay, a refusal and the contact summary: authentication and
-    the operation in one statement on the async driver, in autocommit (docs/ledger.md, "The hot path on PostgreSQL");
-    with rate limiting on, the limiter is asked between two statements."""
+    the operation in one statement on the async driver, in autocommit (docs/ledger.md, "The hot
+    path"); with rate limiting on, the limiter is asked between two statements."""
     if not api_settings.database_url.startswith("postgresql"):
         pytest.skip("the SQL functions are PostgreSQL's")
     settings = api_settings.model_copy(
@@ -223,7 +223,7 @@ async def test_the_ledger_posts_skip_the_router(
     assert (await api.get(SUMMARY)).json()["reason_code"] == "summary_loaded"
     unknown_parameter = (await api.get(SUMMARY + "&x=1")).json()
     assert unknown_parameter["reason_code"] == "summary_loaded"
-    summary_path = SUMMARY.split("?")[0]
+    summary_path = SUMMARY.split("?", maxsplit=1)[0]
     assert (await api.get(summary_path)).json()["reason_code"] == "VALIDATION_ERROR"
     assert (await api.get(CREDITS)).json()["reason_code"] == "credits_loaded"
     # The two summaries that were not plain (an unknown parameter; no location_id) were routed.
@@ -232,5 +232,5 @@ async def test_the_ledger_posts_skip_the_router(
         PATHS["check"],
         summary_path,
         summary_path,
-        CREDITS.split("?")[0],
+        CREDITS.split("?", maxsplit=1)[0],
     ]

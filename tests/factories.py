@@ -19,6 +19,7 @@ from kotally.db.models import Entitlement, Location
 from kotally.idempotency.service import Reply
 from kotally.kit.clock import Clock
 from kotally.ledger import grants, restore, service
+from kotally.ledger.adjust import AdjustRequest, adjust
 from kotally.ledger.context import LedgerContext
 from kotally.ledger.schemas import CheckRequest, DeductRequest, GrantRequest, RestoreRequest
 from kotally.locations import service as locations
@@ -120,6 +121,22 @@ def run(
         location = session.get_one(Location, location_id)
         ctx = LedgerContext(session, clock, location, str(uuid.uuid4()), "test")
         return operation(ctx, request)
+
+
+def adjust_lot(
+    db: Database, clock: Clock, grant: dict[str, Any], amount: int, **kw: Any
+) -> dict[str, Any]:
+    """An operator's adjustment of `amount` on the lot of `grant` (a grant's response body)."""
+    fields = {
+        "location_id": "loc_1",
+        "request_id": f"adjust-{uuid.uuid4()}",
+        "contact_id": grant["contact_id"],
+        "entitlement_id": grant["entitlement_id"],
+        "amount": amount,
+        "reason": "correction",
+        **kw,
+    }
+    return run(db, clock, adjust, AdjustRequest.model_validate(fields)).body
 
 
 OPERATIONS: dict[str, tuple[Any, type[BaseModel], str | None]] = {

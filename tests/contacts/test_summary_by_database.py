@@ -19,10 +19,9 @@ from kotally.db.models import Contact, Entitlement
 from kotally.db.types import UTCDateTime
 from kotally.kit.clock import FrozenClock
 from kotally.kit.ids import parse_uuid
-from kotally.ledger.adjust import AdjustRequest, adjust
 from kotally.ledger.expiry import sweep
 from kotally.ledger.sqlite_ops import connection_of
-from tests.factories import Ledger, make_config, make_location, run, update_config
+from tests.factories import Ledger, adjust_lot, make_config, make_location, update_config
 
 # kotally_summary (migration 0010), called as the API's kotally_api_summary calls it.
 _PG_SUMMARY = text(
@@ -71,18 +70,6 @@ def _set_status(db: Database, lot_id: str, status: str) -> None:
         session.get_one(Entitlement, uuid.UUID(lot_id)).status = status
 
 
-def _adjust(db: Database, clock: FrozenClock, grant: dict[str, Any], amount: int) -> None:
-    fields = {
-        "location_id": "loc_1",
-        "request_id": f"adjust-{uuid.uuid4()}",
-        "contact_id": grant["contact_id"],
-        "entitlement_id": grant["entitlement_id"],
-        "amount": amount,
-        "reason": "correction",
-    }
-    run(db, clock, adjust, AdjustRequest.model_validate(fields))
-
-
 def test_unknown_contact_is_none(ledger: Ledger, db: Database, clock: FrozenClock) -> None:
     assert same(db, clock, "ghl_contact_123") is None  # no contact yet
     make_location(db, clock, "loc_2")
@@ -117,7 +104,7 @@ def test_a_varied_history(ledger: Ledger, db: Database, clock: FrozenClock) -> N
     update_config(db, clock, "pc_retired", active=False)
     _set_status(db, paused["entitlement_id"], "paused")
     _set_status(db, voided["entitlement_id"], "voided")
-    _adjust(db, clock, first, 5)  # above what was granted
+    adjust_lot(db, clock, first, 5)  # above what was granted
     for n, at in enumerate(["2026-05-01T10:00:00.123999Z", "2026-04-10T09:00Z", None, None]):
         clock.advance(timedelta(minutes=1))
         assert ledger.deduct(**by, amount=2, external_ref=f"booking_{n}", appointment_time=at)["ok"]

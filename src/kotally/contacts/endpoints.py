@@ -134,9 +134,10 @@ async def summary_endpoint(
 
 async def summary_direct(request: Request) -> Response | None:
     """The summary as the middleware calls it (api/middleware.py DirectRoute): in raw statements,
-    one on PostgreSQL (ledger/pg_api.py), two on SQLite (ledger/sqlite_api.py), whose answers
-    equal reads.summary's. Only for a plainly valid request: any other (a parameter missing,
-    repeated, unknown or invalid) is left to `summary_endpoint`, which answers as every read."""
+    one on PostgreSQL (ledger/pg_api.py); on SQLite the client's row, then six in one read
+    transaction (ledger/sqlite_api.py); their answers equal reads.summary's. Only for a plainly
+    valid request: any other (a parameter missing, repeated, unknown or invalid) is left to
+    `summary_endpoint`, which answers as every read."""
     query = _plain_query(request)
     if query is None:
         return None

@@ -74,6 +74,29 @@ async def test_api_database_work_runs_on_at_most_its_threads(
     assert watch.most == 2  # twelve requests at once, two at a time
 
 
+@pytest.mark.parametrize("group_commit", [True, False])
+async def test_the_summary_reads_one_snapshot_wherever_it_runs(
+    api_settings: Settings,
+    clock: FrozenClock,
+    token: str,
+    group_commit: bool,
+    anyio_backend: str,
+) -> None:
+    """The direct summary on the event loop's reader (group commit) and on a pooled connection
+    on the API threads (no group commit) answers as the routed read does."""
+    settings = api_settings.model_copy(update={"sqlite_group_commit": group_commit})
+    async with api_on(settings, clock, token) as api:
+        assert (await api.post(PATHS["grant"], GRANT)).json()["reason_code"] == "grant_applied"
+        deducted = await api.post(PATHS["deduct"], DEDUCT)
+        assert deducted.json()["reason_code"] == "deducted"
+        direct = (await api.get(SUMMARY)).json()
+        routed = (await api.get(SUMMARY + "&routed=1")).json()  # an unknown parameter: routed
+    assert direct["reason_code"] == routed["reason_code"] == "summary_loaded"
+    del direct["correlation_id"], routed["correlation_id"]
+    assert direct == routed
+    assert direct["summary"]["credits_available"] == 9
+
+
 async def test_sqlite_group_commit_reads_on_the_loop_writes_on_the_writer(
     api_settings: Settings,
     clock: FrozenClock,

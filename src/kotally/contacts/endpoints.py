@@ -129,18 +129,23 @@ async def contact_endpoint(
 async def summary_endpoint(
     request: Request, _: Authorized, contact_id: ContactKey, location_id: LocationId
 ) -> Response:
-    return await _answer(request, location_id, "summary_loaded", reads.summary, contact_id)
+    """A summary the middleware left to the router (`summary_direct`), once its parameters are
+    validated: the same statements."""
+    return await _summary(request, ContactQuery(location_id=location_id, contact_key=contact_id))
 
 
 async def summary_direct(request: Request) -> Response | None:
-    """The summary as the middleware calls it (api/middleware.py DirectRoute): in raw statements,
-    one on PostgreSQL (ledger/pg_api.py); on SQLite the client's row, then six in one read
-    transaction (ledger/sqlite_api.py); their answers equal reads.summary's. Only for a plainly
-    valid request: any other (a parameter missing, repeated, unknown or invalid) is left to
-    `summary_endpoint`, which answers as every read."""
+    """The summary as the middleware calls it (api/middleware.py DirectRoute), for a plainly
+    valid request; any other (a parameter missing, repeated, unknown or invalid) is left to the
+    router, which validates it as every read and calls `summary_endpoint`."""
     query = _plain_query(request)
-    if query is None:
-        return None
+    return None if query is None else await _summary(request, query)
+
+
+async def _summary(request: Request, query: ContactQuery) -> Response:
+    """In raw statements: one on PostgreSQL (ledger/pg_api.py); on SQLite the client's row, then
+    six in one read transaction (ledger/sqlite_api.py). Their answers equal reads.summary's
+    (tests/contacts/test_summary_by_database.py), which the staff embed reads."""
     rt = runtime(request)
     try:
         found = await (pg_api if rt.pg is not None else sqlite_api).summary(rt, request, query)

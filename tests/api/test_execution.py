@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -18,7 +16,7 @@ from sqlalchemy import event
 from kotally.app import create_app
 from kotally.auth.dependency import Authenticator
 from kotally.config import Settings
-from kotally.db.async_pg import AsyncPostgres
+from kotally.db.async_pg import Connection
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
 from kotally.ledger import sqlite_api
@@ -144,26 +142,14 @@ class _AsyncStatements:
     def __init__(self, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
         self.sent: list[tuple[str, Any]] = []
         self.sync: list[str] = []
-        original = AsyncPostgres.connection
+        original = Connection.fetch_value
 
-        @asynccontextmanager
-        async def connection(pool: AsyncPostgres) -> AsyncIterator[Any]:
-            async with original(pool) as conn:
-                real = conn.execute
+        async def fetch_value(conn: Connection, sql: bytes, params: tuple[Any, ...]) -> Any:
+            status = conn.pgconn.transaction_status
+            self.sent.append((sql.decode().split("(")[0], status))
+            return await original(conn, sql, params)
 
-                async def execute(sql: bytes, *args: Any, **kwargs: Any) -> Any:
-                    status = conn.pgconn.transaction_status
-                    name = sql.decode().split("(")[0]
-                    self.sent.append((name, status))
-                    return await real(sql, *args, **kwargs)
-
-                conn.execute = execute
-                try:
-                    yield conn
-                finally:
-                    del conn.execute
-
-        monkeypatch.setattr(AsyncPostgres, "connection", connection)
+        monkeypatch.setattr(Connection, "fetch_value", fetch_value)
         event.listen(db.engine, "before_cursor_execute", self._grab)
         self._db = db
 

@@ -1,26 +1,38 @@
-"""PostgreSQL for the API's hot path: psycopg's async driver, no thread pool, no ORM.
+"""PostgreSQL for the API's hot path: psycopg's libpq connection driven straight from the event
+loop, no thread pool, no ORM, no cursor layer.
 
-check-eligibility and deduct are each one statement (ledger/pg_api.py), run on a connection in
-autocommit: the statement is its own transaction and has committed when its answer arrives.
+check-eligibility, deduct and the contact summary are each one statement (ledger/pg_api.py),
+run on a connection in autocommit: the statement is its own transaction and has committed when
+its answer arrives. Each statement is prepared once per connection and then sent with its
+parameters in text format (`encode`); its one value comes back as json text, read with orjson.
+psycopg's AsyncConnection connects and owns the socket; its cursor layer (adapters, generators,
+prepared-statement bookkeeping) cost more than half of a call's client CPU
+(bench/RESULTS.md), so the query is sent and its result read through `pgconn` directly, as
+psycopg itself does underneath.
+
 Connections are kept per event loop (a worker process has one; the tests run apps under many),
 at most `db_pool_size` per loop; a request waits for one when all are busy. A connection that
-broke, or that is left inside a transaction, is closed instead of being reused.
+broke, or that is left inside a transaction (a request cancelled while its statement ran), is
+closed instead of being reused.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
 import psycopg
-from psycopg import pq
+from psycopg import errors, pq
 from psycopg.conninfo import make_conninfo
-from psycopg.types.json import set_json_loads
+from psycopg.pq.abc import PGresult
 from sqlalchemy.engine import URL
 
 from kotally.config import Settings
@@ -28,12 +40,122 @@ from kotally.db.errors import is_unavailable_state
 from kotally.errors import ServiceUnavailable
 
 CONNECT_TIMEOUT_SECONDS = 5
+_TUPLES_OK = pq.ExecStatus.TUPLES_OK
+_COMMAND_OK = pq.ExecStatus.COMMAND_OK
+
+
+class Json:
+    """A parameter sent as json text (encoded when the statement is sent)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def encode(value: Any) -> bytes | None:
+    """A parameter in PostgreSQL's text format; every placeholder carries its cast
+    (`$1::uuid`), so the server parses the text as the type the function takes."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        data = value.encode()
+    elif isinstance(value, bool):
+        return b"t" if value else b"f"
+    elif isinstance(value, int | uuid.UUID):
+        return str(value).encode()
+    elif isinstance(value, datetime):
+        return value.isoformat().encode()
+    elif isinstance(value, Json):
+        try:
+            return orjson.dumps(value.value)
+        except TypeError:  # an integer past 64 bits: the slow encoder
+            return json.dumps(value.value, separators=(",", ":"), ensure_ascii=False).encode()
+    else:
+        raise TypeError(f"no text format for {type(value).__name__}")
+    if b"\x00" in data:  # libpq sends text parameters as C strings: refuse, do not truncate
+        raise errors.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    return data
+
+
+class Connection:
+    """One libpq connection of the pool and the statements prepared on it."""
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.conn = conn
+        self.pgconn = conn.pgconn
+        self._prepared: dict[bytes, bytes] = {}
+
+    @property
+    def broken(self) -> bool:
+        return self.conn.broken or self.pgconn.status != pq.ConnStatus.OK
+
+    async def fetch_value(self, sql: bytes, params: tuple[Any, ...]) -> Any:
+        """The first column of the first row `sql` returns, parsed as json (None for NULL)."""
+        pgconn = self.pgconn
+        name = self._prepared.get(sql)
+        if name is None:
+            name = b"k%d" % len(self._prepared)
+            pgconn.send_prepare(name, sql)
+            _check(await self._results(), _COMMAND_OK)
+            self._prepared[sql] = name
+        pgconn.send_query_prepared(name, [encode(value) for value in params])
+        result = _check(await self._results(), _TUPLES_OK)
+        value = result.get_value(0, 0)
+        return None if value is None else orjson.loads(value)
+
+    async def _results(self) -> list[PGresult]:
+        """Every result of the statement just sent, waiting on the event loop for the socket."""
+        pgconn = self.pgconn
+        loop = asyncio.get_running_loop()
+        while pgconn.flush() != 0:
+            await _ready(loop, pgconn.socket, write=True)
+        results: list[PGresult] = []
+        while True:
+            while pgconn.is_busy():
+                await _ready(loop, pgconn.socket, write=False)
+                pgconn.consume_input()  # a lost connection raises OperationalError here
+            result = pgconn.get_result()
+            if result is None:
+                return results
+            results.append(result)
+
+    def close(self) -> None:
+        self.pgconn.finish()
+
+
+def _check(results: list[PGresult], expected: pq.ExecStatus) -> PGresult:
+    """The statement's one result; its error (psycopg's class for the SQLSTATE) raised."""
+    for result in results:
+        if result.status != expected:
+            raise errors.error_from_result(result)
+    return results[0]
+
+
+async def _ready(loop: asyncio.AbstractEventLoop, fd: int, *, write: bool) -> None:
+    waiter = loop.create_future()
+
+    def wake() -> None:
+        if not waiter.done():
+            waiter.set_result(None)
+
+    if write:
+        loop.add_writer(fd, wake)
+    else:
+        loop.add_reader(fd, wake)
+    try:
+        await waiter
+    finally:
+        if write:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
 
 
 @dataclass
 class _LoopPool:
     slots: asyncio.Semaphore
-    idle: list[psycopg.AsyncConnection[Any]] = field(default_factory=list)
+    idle: list[Connection] = field(default_factory=list)
 
 
 class AsyncPostgres:
@@ -57,7 +179,7 @@ class AsyncPostgres:
         self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopPool] = (
             weakref.WeakKeyDictionary()
         )
-        self._open: weakref.WeakSet[psycopg.AsyncConnection[Any]] = weakref.WeakSet()
+        self._open: weakref.WeakSet[Connection] = weakref.WeakSet()
 
     def _pool(self) -> _LoopPool:
         loop = asyncio.get_running_loop()
@@ -66,20 +188,17 @@ class AsyncPostgres:
             pool = self._pools[loop] = _LoopPool(asyncio.Semaphore(self._size))
         return pool
 
-    async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        conn = await psycopg.AsyncConnection.connect(
-            self._conninfo, autocommit=True, prepare_threshold=0
-        )
-        set_json_loads(orjson.loads, conn)
+    async def _connect(self) -> Connection:
+        conn = Connection(await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True))
         self._open.add(conn)
         return conn
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def connection(self) -> AsyncIterator[Connection]:
         """A connection of this loop's pool; database outages become 503 ServiceUnavailable."""
         pool = self._pool()
         async with pool.slots:
-            conn: psycopg.AsyncConnection[Any] | None = None
+            conn: Connection | None = None
             try:
                 conn = pool.idle.pop() if pool.idle else await self._connect()
                 yield conn
@@ -95,16 +214,13 @@ class AsyncPostgres:
                         pool.idle.append(conn)
 
     async def fetch_value(self, sql: bytes, params: tuple[Any, ...]) -> Any:
-        """The first column of the one row `sql` returns."""
+        """The first column of the one row `sql` returns, as json ($1… its placeholders)."""
         async with self.connection() as conn:
-            cursor = await conn.execute(sql, params, prepare=True)
-            row = await cursor.fetchone()
-        assert row is not None
-        return row[0]
+            return await conn.fetch_value(sql, params)
 
-    def _discard(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def _discard(self, conn: Connection) -> None:
         self._open.discard(conn)
-        conn.pgconn.finish()
+        conn.close()
 
     def dispose(self) -> None:
         """Close every connection, from any loop (the loops themselves may be gone)."""

@@ -20,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from psycopg.types.json import Json
 from pydantic import BaseModel
 from starlette.requests import Request
 
 from kotally.api.runtime import Runtime, authenticated, let_through
 from kotally.auth.dependency import bearer_token, principal_of
 from kotally.contacts.schemas import ContactQuery
+from kotally.db.async_pg import Json
 from kotally.errors import KotallyError, RequestInProgress, Unauthorized
 from kotally.idempotency.service import Reply
 from kotally.kit.ids import parse_uuid
@@ -38,8 +38,8 @@ def _sql(function: str, arguments: tuple[tuple[str, str], ...]) -> bytes:
     """`SELECT function(gate…, the operation's arguments…)`, each cast (see migration 0009):
     the gate's client id, token hash, whether admitted and location id, then the operation's
     own arguments, those of `arguments` after the location's two."""
-    casts = ["%s::uuid", "%s::text", "%s::boolean", "%s::text"]
-    casts += [f"%s::{sql_type}" for _, sql_type in arguments[2:]]
+    types = ["uuid", "text", "boolean", "text"] + [sql_type for _, sql_type in arguments[2:]]
+    casts = [f"${number}::{sql_type}" for number, sql_type in enumerate(types, 1)]
     return f"SELECT {function}({', '.join(casts)})".encode()
 
 
@@ -48,8 +48,8 @@ _DEDUCT_NAMES = tuple(name for name, _ in pg_deduct.ARGUMENTS[2:])
 _CHECK_SQL = _sql("kotally_api_check", pg_deduct.CHECK_ARGUMENTS)
 _DEDUCT_SQL = _sql("kotally_api_deduct", pg_deduct.ARGUMENTS)
 _SUMMARY_SQL = (
-    b"SELECT kotally_api_summary(%s::uuid, %s::text, %s::boolean, %s::text, %s::text, %s::uuid,"
-    b" %s::timestamptz)"
+    b"SELECT kotally_api_summary($1::uuid, $2::text, $3::boolean, $4::text, $5::text, $6::uuid,"
+    b" $7::timestamptz)"
 )
 # The gate answers "principal" at most twice: before the limiter, and (should the client change
 # between the two calls) once more with what changed.

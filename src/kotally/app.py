@@ -20,6 +20,7 @@ from kotally.api import system
 from kotally.api.envelope import render
 from kotally.api.middleware import (
     DirectRoutes,
+    KotallyAPI,
     KotallyMiddleware,
     correlation_id_from,
 )
@@ -125,7 +126,7 @@ def create_app(
         if db is None:
             database.dispose()
 
-    app = FastAPI(
+    app = KotallyAPI(
         title="Kotally machine API",
         version=__version__,
         description="Credits and entitlements: grant, check, deduct, restore, read.",
@@ -150,6 +151,7 @@ def create_app(
     app.include_router(embed_endpoints.router)
     direct.add(ledger_endpoints.router.routes, ledger_endpoints.DIRECT)
     direct.add(contact_endpoints.router.routes, contact_endpoints.DIRECT)
+    app.answer_directly(direct)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

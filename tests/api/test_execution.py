@@ -243,3 +243,30 @@ async def test_the_ledger_posts_skip_the_router(
         summary_path,
         CREDITS.split("?", maxsplit=1)[0],
     ]
+
+
+async def test_the_ledger_posts_skip_fastapis_outer_layers(
+    api: Api, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The four ledger POSTs go to KotallyMiddleware before FastAPI's own stack (telemetry, body
+    limit, server errors: api/middleware.py KotallyAPI), and answer as before: envelope,
+    correlation id, security headers. Every other request goes through the whole stack."""
+    stacked: list[tuple[str, str]] = []
+    fastapi_call = FastAPI.__call__
+
+    async def call(application: Any, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            stacked.append((scope["method"], scope["path"]))
+        await fastapi_call(application, scope, receive, send)
+
+    monkeypatch.setattr(FastAPI, "__call__", call)
+    for path, body in (("grant", GRANT), ("check", CHECK), ("deduct", DEDUCT)):
+        response = await api.post(PATHS[path], body)
+        assert response.status_code == 200
+        assert response.headers["x-correlation-id"] == response.json()["correlation_id"]
+        assert response.headers["x-frame-options"] == "DENY"
+        assert response.headers["cache-control"] == "no-store"
+    assert (await api.post(PATHS["restore"], {})).json()["reason_code"] == "VALIDATION_ERROR"
+    assert (await api.get("/healthz")).status_code == 200
+    assert (await api.get(SUMMARY)).json()["reason_code"] == "summary_loaded"
+    assert stacked == [("GET", "/healthz"), ("GET", SUMMARY.split("?", maxsplit=1)[0])]

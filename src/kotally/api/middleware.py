@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from fastapi import FastAPI
 from fastapi.routing import APIRoute
-from starlette.datastructures import MutableHeaders
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
@@ -31,6 +31,12 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Cross-Origin-Resource-Policy": "same-origin",
 }
+# As raw ASGI headers: names in lower case, as Starlette's MutableHeaders would set them.
+_SECURITY_RAW = [
+    (name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()
+]
+_FRAME_OPTIONS = b"x-frame-options"
+_CORRELATION_HEADER = b"x-correlation-id"
 log = get_logger("kotally.access")
 
 
@@ -110,17 +116,8 @@ class KotallyMiddleware:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 status_holder["started"] = True
-                headers = MutableHeaders(scope=message)
-                if "x-correlation-id" not in headers:
-                    headers["X-Correlation-Id"] = state.get("correlation_id", correlation_id)
-                for name, value in SECURITY_HEADERS.items():
-                    # Only the staff embed's page opts out of DENY; it sends its own
-                    # CSP frame-ancestors instead (embed/page.py).
-                    if name == "X-Frame-Options" and state.get("frameable"):
-                        continue
-                    headers.setdefault(name, value)
-                for name, value in (state.get("rate_headers") or {}).items():
-                    headers[name] = value
+                raw = message.get("headers", ())
+                message["headers"] = _with_headers(raw, state, correlation_id)
             await send(message)
 
         try:
@@ -150,8 +147,9 @@ class KotallyMiddleware:
         endpoint = getattr(route, "path", None) or "unmatched"
         reason = state.get("reason_code") or ("ok" if status < 400 else str(status))
         method = scope.get("method", "")
-        REQUESTS.labels(endpoint, method, str(status), reason).inc()
-        LATENCY.labels(endpoint, method, reason).observe(seconds)
+        counter, latency = _metrics(endpoint, method, status, reason)
+        counter.inc()
+        latency.observe(seconds)
         log.info(
             "request",
             method=method,
@@ -162,6 +160,72 @@ class KotallyMiddleware:
             duration_ms=round(seconds * 1000, 2),
             client_id=state.get("client_id"),
         )
+
+
+def _with_headers(
+    raw: Iterable[tuple[bytes, bytes]], state: dict[str, Any], correlation_id: str
+) -> list[tuple[bytes, bytes]]:
+    """The response's headers and what every response shares: the correlation id and security
+    headers unless the response set its own, the rate-limit headers over any it set."""
+    headers = list(raw)
+    present = {name for name, _ in headers}
+    if _CORRELATION_HEADER not in present:
+        cid = state.get("correlation_id", correlation_id)
+        headers.append((_CORRELATION_HEADER, cid.encode("latin-1")))
+    for name, value in _SECURITY_RAW:
+        # Only the staff embed's page opts out of DENY; it sends its own CSP frame-ancestors
+        # instead (embed/page.py).
+        if name not in present and not (name == _FRAME_OPTIONS and state.get("frameable")):
+            headers.append((name, value))
+    for name, value in (state.get("rate_headers") or {}).items():
+        key = name.lower().encode("latin-1")
+        headers = [(k, v) for k, v in headers if k != key]
+        headers.append((key, value.encode("latin-1")))
+    return headers
+
+
+_Children = tuple[Any, Any]
+_children: dict[tuple[str, str, int, str], _Children] = {}
+
+
+def _metrics(endpoint: str, method: str, status: int, reason: str) -> _Children:
+    """The request counter's and latency histogram's children for these labels, kept (as
+    prometheus_client keeps them) so that a request does not validate its labels again."""
+    key = (endpoint, method, status, reason)
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = (
+            REQUESTS.labels(endpoint, method, str(status), reason),
+            LATENCY.labels(endpoint, method, reason),
+        )
+    return children
+
+
+class KotallyAPI(FastAPI):
+    """FastAPI, but the direct POSTs (`DirectRoutes.posts`) are handed to KotallyMiddleware
+    before FastAPI's own outer layers (telemetry, body limit, server errors), which would only
+    pass them through: KotallyMiddleware answers their errors, 500 included, itself. Every
+    other request goes through the whole stack, KotallyMiddleware within it."""
+
+    _front: KotallyMiddleware | None = None
+
+    def answer_directly(self, direct: DirectRoutes) -> None:
+        self._front = KotallyMiddleware(super().__call__, direct)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        front = self._front
+        if (
+            front is not None
+            and scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"] in front.direct.posts
+        ):
+            if self.root_path:
+                scope["root_path"] = self.root_path
+            scope["app"] = self
+            await front(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 async def _call_direct(direct: DirectRoute, scope: Scope, receive: Receive, send: Send) -> bool:

@@ -53,14 +53,17 @@ async def read_raw(request: Request, bytes_max: int) -> bytes:
     return bytes(body)
 
 
+# json.loads with these arguments would build the same decoder for every body.
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_reject_duplicate_keys,
+    parse_constant=_reject_constant,  # NaN, Infinity: Python extensions, not JSON
+    parse_float=_finite_float,
+)
+
+
 def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(
-            body.decode("utf-8"),
-            object_pairs_hook=_reject_duplicate_keys,
-            parse_constant=_reject_constant,  # NaN, Infinity: Python extensions, not JSON
-            parse_float=_finite_float,
-        )
+        data = _DECODER.decode(body.decode("utf-8"))
     except InvalidJson:
         raise
     except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, too deep, huge numbers

@@ -12,6 +12,27 @@ from starlette.responses import Response
 from kotally.errors import KotallyError
 
 
+class JsonResponse(Response):
+    """Starlette's Response of encoded JSON, its raw headers built directly: what
+    `Response(content, status, headers, media_type="application/json")` would build."""
+
+    media_type = "application/json"
+
+    def __init__(self, content: bytes, status: int, headers: dict[str, str] | None) -> None:
+        self.status_code = status
+        self.background = None
+        self.body = content
+        raw = [
+            (k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()
+        ]
+        names = {name for name, _ in raw}
+        if b"content-length" not in names:
+            raw.append((b"content-length", b"%d" % len(content)))
+        if b"content-type" not in names:
+            raw.append((b"content-type", b"application/json"))
+        self.raw_headers = raw
+
+
 def json_response(
     status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> Response:
@@ -19,7 +40,7 @@ def json_response(
         content = orjson.dumps(body)
     except TypeError:  # an integer past 64 bits (a client's metadata, say): the slow encoder
         content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-    return Response(content, status_code=status, media_type="application/json", headers=headers)
+    return JsonResponse(content, status, headers)
 
 
 def error_body(error: KotallyError, correlation_id: str) -> dict[str, Any]:

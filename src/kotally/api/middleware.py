@@ -3,6 +3,7 @@ headers, the access log line and the metrics."""
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -38,6 +39,7 @@ _SECURITY_RAW = [
 _FRAME_OPTIONS = b"x-frame-options"
 _CORRELATION_HEADER = b"x-correlation-id"
 log = get_logger("kotally.access")
+_ACCESS = logging.getLogger("kotally.access")
 
 
 def correlation_id_from(scope: Scope) -> str:
@@ -150,6 +152,8 @@ class KotallyMiddleware:
         counter, latency = _metrics(endpoint, method, status, reason)
         counter.inc()
         latency.observe(seconds)
+        if not _ACCESS.isEnabledFor(logging.INFO):  # as structlog's filter_by_level, sooner
+            return
         log.info(
             "request",
             method=method,

@@ -22,8 +22,6 @@ import asyncio
 import json
 import uuid
 import weakref
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -53,28 +51,50 @@ class Json:
         self.value = value
 
 
+def _text(value: str) -> bytes:
+    if "\x00" in value:  # libpq sends text parameters as C strings: refuse, do not truncate
+        raise errors.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    return value.encode()
+
+
+def _json(value: Json) -> bytes:
+    try:
+        return orjson.dumps(value.value)
+    except TypeError:  # an integer past 64 bits: the slow encoder
+        return json.dumps(value.value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _bool(value: bool) -> bytes:
+    return b"t" if value else b"f"
+
+
+def _str(value: int | uuid.UUID) -> bytes:
+    return str(value).encode()
+
+
+def _datetime(value: datetime) -> bytes:
+    return value.isoformat().encode()
+
+
+_ENCODERS: dict[type, Any] = {
+    str: _text,
+    bool: _bool,
+    int: _str,
+    uuid.UUID: _str,
+    datetime: _datetime,
+    Json: _json,
+}
+
+
 def encode(value: Any) -> bytes | None:
     """A parameter in PostgreSQL's text format; every placeholder carries its cast
     (`$1::uuid`), so the server parses the text as the type the function takes."""
     if value is None:
         return None
-    if isinstance(value, str):
-        data = value.encode()
-    elif isinstance(value, bool):
-        return b"t" if value else b"f"
-    elif isinstance(value, int | uuid.UUID):
-        return str(value).encode()
-    elif isinstance(value, datetime):
-        return value.isoformat().encode()
-    elif isinstance(value, Json):
-        try:
-            return orjson.dumps(value.value)
-        except TypeError:  # an integer past 64 bits: the slow encoder
-            return json.dumps(value.value, separators=(",", ":"), ensure_ascii=False).encode()
-    else:
+    encoder = _ENCODERS.get(type(value))
+    if encoder is None:
         raise TypeError(f"no text format for {type(value).__name__}")
-    if b"\x00" in data:  # libpq sends text parameters as C strings: refuse, do not truncate
-        raise errors.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes")
+    data: bytes = encoder(value)
     return data
 
 
@@ -193,30 +213,26 @@ class AsyncPostgres:
         self._open.add(conn)
         return conn
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
-        """A connection of this loop's pool; database outages become 503 ServiceUnavailable."""
-        pool = self._pool()
-        async with pool.slots:
-            conn: Connection | None = None
-            try:
-                conn = pool.idle.pop() if pool.idle else await self._connect()
-                yield conn
-            except psycopg.OperationalError as exc:
-                if _unavailable(exc):
-                    raise ServiceUnavailable() from exc
-                raise
-            finally:
-                if conn is not None:
-                    if conn.broken or conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
-                        self._discard(conn)
-                    else:
-                        pool.idle.append(conn)
-
     async def fetch_value(self, sql: bytes, params: tuple[Any, ...]) -> Any:
-        """The first column of the one row `sql` returns, as json ($1… its placeholders)."""
-        async with self.connection() as conn:
+        """The first column of the one row `sql` returns, as json ($1… its placeholders), on a
+        connection of this loop's pool; database outages become 503 ServiceUnavailable."""
+        pool = self._pool()
+        await pool.slots.acquire()
+        conn: Connection | None = None
+        try:
+            conn = pool.idle.pop() if pool.idle else await self._connect()
             return await conn.fetch_value(sql, params)
+        except psycopg.OperationalError as exc:
+            if _unavailable(exc):
+                raise ServiceUnavailable() from exc
+            raise
+        finally:
+            if conn is not None:
+                if conn.broken or conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                    self._discard(conn)
+                else:
+                    pool.idle.append(conn)
+            pool.slots.release()
 
     def _discard(self, conn: Connection) -> None:
         self._open.discard(conn)

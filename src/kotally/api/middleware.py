@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kotally.api.envelope import error_response, render
 from kotally.errors import InternalError, KotallyError
-from kotally.observability import LATENCY, REQUESTS, get_logger
+from kotally.observability import ACCESS_LOG, LATENCY, REQUESTS, get_logger
 
 CLIENT_CLOSED_REQUEST = 499
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -154,16 +154,17 @@ class KotallyMiddleware:
         latency.observe(seconds)
         if not _ACCESS.isEnabledFor(logging.INFO):  # as structlog's filter_by_level, sooner
             return
-        log.info(
-            "request",
-            method=method,
-            path=scope.get("path"),
-            endpoint=endpoint,
-            status=status,
-            reason_code=reason,
-            duration_ms=round(seconds * 1000, 2),
-            client_id=state.get("client_id"),
-        )
+        fields = {
+            "method": method,
+            "path": scope.get("path"),
+            "endpoint": endpoint,
+            "status": status,
+            "reason_code": reason,
+            "duration_ms": round(seconds * 1000, 2),
+            "client_id": state.get("client_id"),
+        }
+        if not ACCESS_LOG.write(fields):
+            log.info("request", **fields)
 
 
 def _with_headers(

@@ -1,0 +1,78 @@
+"""The access line (observability.py AccessLog): written directly while configure_logging's
+handler is the root's only one, and then the same line as structlog writes through it."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import re
+
+import pytest
+
+from kotally.observability import ACCESS_LOG
+from tests.api.conftest import CHECK, PATHS, Api
+
+VARYING = {"correlation_id", "duration_ms", "timestamp"}
+
+
+async def _lines(api: Api, stream: io.StringIO) -> list[dict[str, object]]:
+    start = len(stream.getvalue())
+    response = await api.post(PATHS["check"], CHECK)
+    assert response.status_code == 200
+    await asyncio.sleep(0)  # the direct lines are written once the loop turns
+    lines = [
+        json.loads(line)
+        for line in stream.getvalue()[start:].splitlines()
+        if '"kotally.access"' in line
+    ]
+    for line in lines:
+        assert line["reason_code"] == response.json()["reason_code"]
+        assert line["correlation_id"] == response.headers["x-correlation-id"]
+    return lines
+
+
+async def test_the_access_line_is_the_same_either_way(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = ACCESS_LOG.handler
+    assert handler is not None  # tests/api/conftest.py configures logging as `kotally serve`
+    stream = io.StringIO()
+    monkeypatch.setattr(handler, "stream", stream)
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    written: list[bool] = []
+    write = ACCESS_LOG.write
+    monkeypatch.setattr(ACCESS_LOG, "write", lambda fields: written.append(write(fields)) or True)
+    try:
+        root.handlers[:] = [handler]  # as in `kotally serve`: the direct line
+        direct = await _lines(api, stream)
+        monkeypatch.undo()
+        monkeypatch.setattr(handler, "stream", stream)
+        root.handlers[:] = [handler, logging.NullHandler()]  # another handler: through structlog
+        through_structlog = await _lines(api, stream)
+    finally:
+        root.handlers[:] = saved
+    assert written == [True]
+    assert len(direct) == len(through_structlog) == 1
+    one, other = direct[0], through_structlog[0]
+    assert list(one) == list(other)  # the same keys in the same order
+    assert {k: v for k, v in one.items() if k not in VARYING} == {
+        k: v for k, v in other.items() if k not in VARYING
+    }
+    assert one["event"] == "request"
+    assert one["path"] == PATHS["check"]
+    for line in (one, other):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", str(line["timestamp"]))
+
+
+async def test_no_direct_line_while_pytest_captures_logs(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With another handler on the root logger the line goes through structlog, so that
+    every handler sees it."""
+    with caplog.at_level(logging.INFO):
+        assert (await api.post(PATHS["check"], CHECK)).status_code == 200
+    lines = [r for r in caplog.records if r.name == "kotally.access"]
+    assert len(lines) == 1

@@ -276,13 +276,13 @@ def server(cmd: list[str], env: dict[str, str], port: int, probe: str) -> Iterat
             )
 
 
-def kotally_env(database_url: str) -> dict[str, str]:
+def kotally_env(database_url: str, log_level: str = "WARNING") -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         KOTALLY_DATABASE_URL=database_url,
         KOTALLY_SECRET_KEY=SECRET_KEY,
         KOTALLY_RATE_LIMIT_PER_SECOND="0",
-        KOTALLY_LOG_LEVEL="WARNING",
+        KOTALLY_LOG_LEVEL=log_level,
         KOTALLY_EXPIRE_SWEEP_INTERVAL_SECONDS="0",
     )
     return env
@@ -458,7 +458,7 @@ def bench_database(
 ) -> list[Result]:
     results: list[Result] = []
     with fresh_database(kind) as (url, sqlite_path, pg_url):
-        env = kotally_env(url)
+        env = kotally_env(url, args.log_level)
         kotally(env, "migrate")
         started = time.monotonic()
         settings = Settings(database_url=url, secret_key=SECRET_KEY)
@@ -670,6 +670,11 @@ def main() -> None:
     parser.add_argument("--no-large", action="store_true", help="skip the large ledger")
     parser.add_argument("--no-limits", action="store_true", help="skip limits (a) and (b)")
     parser.add_argument("--no-verify", dest="verify", action="store_false")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="the server's KOTALLY_LOG_LEVEL (INFO: an access line per request, to a file)",
+    )
     parser.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated workloads")
     parser.add_argument("--profile", type=Path, help="py-spy raw profiles of a worker, per run")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
@@ -693,7 +698,7 @@ def main() -> None:
 
     print(
         f"\nKotally benchmark: {args.connections} connections, {args.workers} server workers, "
-        f"{args.duration} s per run, {os.cpu_count()} CPUs; "
+        f"{args.duration} s per run, {os.cpu_count()} CPUs, log level {args.log_level}; "
         f"small ledger {args.contacts:,} contacts / "
         f"{args.contacts * seed.ENTRIES_PER_CONTACT:,} entries, large "
         f"{args.large_contacts:,} / {args.large_contacts * seed.ENTRIES_PER_CONTACT:,}\n"

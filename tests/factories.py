@@ -15,7 +15,7 @@ from kotally.auth.scopes import SCOPES
 from kotally.auth.service import IssuedClient
 from kotally.configs import service as configs
 from kotally.db.engine import Database
-from kotally.db.models import Entitlement, Location
+from kotally.db.models import Contact, Entitlement, Location
 from kotally.idempotency.service import Reply
 from kotally.kit.clock import Clock
 from kotally.ledger import grants, restore, service
@@ -57,6 +57,30 @@ def make_client(
             scopes=scopes,
             rate_limit_per_second=rate_limit,
         )
+
+
+def make_contact(
+    db: Database,
+    clock: Clock,
+    *,
+    ghl_contact_id: str | None = None,
+    external_contact_id: str | None = None,
+    location_id: str = "loc_1",
+) -> uuid.UUID:
+    """A contact written directly, as no grant would write it (another contact already holding
+    one of its ids, say)."""
+    contact_id = uuid.uuid4()
+    with db.unit_of_work() as session:
+        session.add(
+            Contact(
+                id=contact_id,
+                location_id=location_id,
+                ghl_contact_id=ghl_contact_id,
+                external_contact_id=external_contact_id,
+                created_at=clock.now(),
+            )
+        )
+    return contact_id
 
 
 def update_location(db: Database, clock: Clock, location_id: str = "loc_1", **kw: Any) -> None:

@@ -5,15 +5,14 @@ sent in wins."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
 
 from kotally.db.engine import Database
-from kotally.db.models import Contact
 from kotally.kit.clock import FrozenClock
 from tests.api.conftest import Api
+from tests.factories import make_contact
 
 pytestmark = pytest.mark.usefixtures("world")
 
@@ -29,16 +28,8 @@ async def test_the_sent_field_first_then_the_other(
     api: Api, db: Database, clock: FrozenClock
 ) -> None:
     assert (await api.grant(ghl_contact_id="shared")).json()["reason_code"] == "grant_applied"
-    with db.unit_of_work() as session:  # another contact holds "shared" as its external id
-        session.add(
-            Contact(
-                id=uuid.uuid4(),
-                location_id="loc_1",
-                ghl_contact_id="b_ghl",
-                external_contact_id="shared",
-                created_at=clock.now(),
-            )
-        )
+    # Another contact holds "shared" as its external id.
+    make_contact(db, clock, ghl_contact_id="b_ghl", external_contact_id="shared")
     for _ in range(2):
         assert (await api.grant(ghl_contact_id="b_ghl")).json()["reason_code"] == "grant_applied"
     granted = await api.grant(ghl_contact_id=None, external_contact_id="ext_only")

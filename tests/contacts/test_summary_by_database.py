@@ -15,13 +15,20 @@ from sqlalchemy.orm import Session
 
 from kotally.contacts import reads, sqlite_summary
 from kotally.db.engine import Database
-from kotally.db.models import Contact, Entitlement
+from kotally.db.models import Entitlement
 from kotally.db.types import UTCDateTime
 from kotally.kit.clock import FrozenClock
 from kotally.kit.ids import parse_uuid
 from kotally.ledger.expiry import sweep
 from kotally.ledger.sqlite_ops import connection_of
-from tests.factories import Ledger, adjust_lot, make_config, make_location, update_config
+from tests.factories import (
+    Ledger,
+    adjust_lot,
+    make_config,
+    make_contact,
+    make_location,
+    update_config,
+)
 
 # kotally_summary (migration 0010), called as the API's kotally_api_summary calls it.
 _PG_SUMMARY = text(
@@ -139,16 +146,7 @@ def test_contacts_sharing_ids_across_fields_and_locations(
     theirs = Ledger(db, clock, "loc_2")
     a = ledger.grant(ghl_contact_id="shared", amount_cents=100)
     # Another contact whose external id is the same value (the ledger would match it to `a`).
-    with db.unit_of_work() as session:
-        session.add(
-            Contact(
-                id=uuid.uuid4(),
-                location_id="loc_1",
-                ghl_contact_id="b_ghl",
-                external_contact_id="shared",
-                created_at=clock.now(),
-            )
-        )
+    make_contact(db, clock, ghl_contact_id="b_ghl", external_contact_id="shared")
     ledger.grant(ghl_contact_id="b_ghl", amount_cents=200, product_config_id="pc_big")
     other = theirs.grant(ghl_contact_id="shared", amount_cents=999)
     theirs.deduct(ghl_contact_id="shared", external_ref="booking_1")

@@ -7,6 +7,7 @@ and /metrics aggregates them.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import json
 import logging
@@ -124,6 +125,7 @@ class AccessLog:
         self.handler: logging.StreamHandler[Any] | None = None
         self._access = logging.getLogger("kotally.access")
         self._pending: list[str] = []
+        self._flush_on: asyncio.AbstractEventLoop | None = None
 
     def _direct(self) -> logging.StreamHandler[Any] | None:
         handler, access, root = self.handler, self._access, logging.root
@@ -151,25 +153,32 @@ class AccessLog:
         line["logger"] = "kotally.access"
         line["timestamp"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         self._pending.append(_dumps(line))
-        if len(self._pending) == 1:
-            try:
-                asyncio.get_running_loop().call_soon(self.flush)
-            except RuntimeError:  # no event loop: at once
-                self.flush()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop: at once
+            self.flush()
+            return True
+        if self._flush_on is not loop:  # once per turn of this loop (another loop: again)
+            self._flush_on = loop
+            loop.call_soon(self.flush)
         return True
 
     def flush(self) -> None:
         """Write the queued lines (to the handler's stream, as its emit would)."""
-        lines, self._pending = self._pending, []
+        lines, self._pending, self._flush_on = self._pending, [], None
         handler = self._direct() or self.handler
         if not lines or handler is None:
             return
         with handler.lock or contextlib.nullcontext():
-            handler.stream.write("".join(line + handler.terminator for line in lines))
-            handler.flush()
+            try:
+                handler.stream.write("".join(line + handler.terminator for line in lines))
+                handler.flush()
+            except (OSError, ValueError):  # the stream is gone (at exit): nowhere to say so
+                pass
 
 
 ACCESS_LOG = AccessLog()
+atexit.register(ACCESS_LOG.flush)  # what the last turn queued, should the loop not run again
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from kotally.observability import ACCESS_LOG
+from kotally.observability import ACCESS_LOG, AccessLog
 from tests.api.conftest import CHECK, PATHS, Api
 
 VARYING = {"correlation_id", "duration_ms", "timestamp"}
@@ -76,3 +76,25 @@ async def test_no_direct_line_while_pytest_captures_logs(
         assert (await api.post(PATHS["check"], CHECK)).status_code == 200
     lines = [r for r in caplog.records if r.name == "kotally.access"]
     assert len(lines) == 1
+
+
+def test_lines_left_by_a_loop_that_stopped_are_written_on_the_next_turn_of_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    access = AccessLog()
+    access.handler = handler
+    monkeypatch.setattr(logging.root, "handlers", [handler])
+    stopped = asyncio.new_event_loop()
+
+    async def one(n: int) -> None:
+        assert access.write({"n": n})
+
+    access.flush = lambda: None  # type: ignore[method-assign]
+    stopped.run_until_complete(one(1))  # the flush it schedules does nothing: as if never run
+    del access.flush
+    stopped.close()
+    assert stream.getvalue() == ""
+    asyncio.run(one(2))
+    assert [json.loads(line)["n"] for line in stream.getvalue().splitlines()] == [1, 2]

@@ -5,6 +5,7 @@ never reused."""
 from __future__ import annotations
 
 import asyncio
+import enum
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -21,6 +22,10 @@ from kotally.errors import ServiceUnavailable
 BIG = 2**70
 
 
+class Colour(enum.StrEnum):
+    RED = "red"
+
+
 def test_parameters_in_text_format() -> None:
     some = uuid.UUID("12345678-1234-4234-8234-123456789abc")
     at = datetime(2026, 4, 16, 9, 30, 0, 123456, tzinfo=UTC)
@@ -33,6 +38,7 @@ def test_parameters_in_text_format() -> None:
     assert encode(at) == b"2026-04-16T09:30:00.123456+00:00"
     assert encode(Json({"a": [1, None, "x"]})) == b'{"a":[1,null,"x"]}'
     assert encode(Json({"big": BIG})) == b'{"big":%d}' % BIG  # past orjson's 64 bits
+    assert encode(Colour.RED) == b"red"  # a subclass: its base's encoder
     with pytest.raises(TypeError):
         encode(1.5)
 

@@ -92,8 +92,10 @@ def encode(value: Any) -> bytes | None:
     if value is None:
         return None
     encoder = _ENCODERS.get(type(value))
-    if encoder is None:
-        raise TypeError(f"no text format for {type(value).__name__}")
+    if encoder is None:  # a subclass (a str enum, say): the encoder of its base
+        encoder = next((e for t, e in _ENCODERS.items() if isinstance(value, t)), None)
+        if encoder is None:
+            raise TypeError(f"no text format for {type(value).__name__}")
     data: bytes = encoder(value)
     return data
 

@@ -117,9 +117,10 @@ class AccessLog:
     Handed to structlog, a line cost more than a third of a check's CPU (30-55 us in-process: two
     LogRecords, the caller's frame looked up, the processor chain, a write and flush each); here
     it is one dict and one orjson call, and the lines of one event-loop turn are written together
-    under the handler's lock. This applies only while that handler is the root logger's one
-    handler and nothing filters; otherwise (pytest capturing logs, handlers added by an embedding
-    application) `write` declines and the line goes through structlog as every other does."""
+    under the handler's lock, in writes of at most 1,024 characters (`_chunks`). This applies
+    only while that handler is the root logger's one handler and nothing filters; otherwise
+    (pytest capturing logs, handlers added by an embedding application) `write` declines and the
+    line goes through structlog as every other does."""
 
     def __init__(self) -> None:
         self.handler: logging.StreamHandler[Any] | None = None
@@ -171,10 +172,33 @@ class AccessLog:
             return
         with handler.lock or contextlib.nullcontext():
             try:
-                handler.stream.write("".join(line + handler.terminator for line in lines))
-                handler.flush()
+                for chunk in _chunks([line + handler.terminator for line in lines]):
+                    handler.stream.write(chunk)
+                    handler.flush()
             except (OSError, ValueError):  # the stream is gone (at exit): nowhere to say so
                 pass
+
+
+# Workers share stderr: a write to a pipe of at most PIPE_BUF (4,096 bytes on Linux) bytes is
+# never interleaved with another process's, as one line per write was not. A chunk holds at most
+# 1,024 characters (4 bytes each at most in UTF-8); a longer line goes alone, as it did.
+_CHUNK_CHARS = 1024
+
+
+def _chunks(lines: list[str]) -> list[str]:
+    """The lines joined into as few writes as keep each within _CHUNK_CHARS."""
+    chunks: list[str] = []
+    current: list[str] = []
+    size = 0
+    for line in lines:
+        if current and size + len(line) > _CHUNK_CHARS:
+            chunks.append("".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line)
+    if current:
+        chunks.append("".join(current))
+    return chunks
 
 
 ACCESS_LOG = AccessLog()

@@ -98,3 +98,36 @@ def test_lines_left_by_a_loop_that_stopped_are_written_on_the_next_turn_of_anoth
     assert stream.getvalue() == ""
     asyncio.run(one(2))
     assert [json.loads(line)["n"] for line in stream.getvalue().splitlines()] == [1, 2]
+
+
+class _Writes(io.StringIO):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.writes.append(text)
+        return super().write(text)
+
+
+def test_a_turns_lines_are_written_in_pieces_no_process_can_interleave(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two workers share stderr; a pipe keeps a write whole only up to 4,096 bytes."""
+    stream = _Writes()
+    handler = logging.StreamHandler(stream)
+    access = AccessLog()
+    access.handler = handler
+    monkeypatch.setattr(logging.root, "handlers", [handler])
+
+    async def lines() -> None:
+        for n in range(40):
+            assert access.write({"n": n, "path": "/api/v2/entitlements/deduct" + "é" * 60})
+        access.write({"n": 40, "long": "x" * 5000})  # longer than a chunk: alone
+
+    asyncio.run(lines())
+    assert [json.loads(line)["n"] for line in stream.getvalue().splitlines()] == list(range(41))
+    assert 10 < len(stream.writes) < 41  # fewer writes than lines
+    for text in stream.writes:
+        assert text.endswith("\n")
+        assert len(text.encode()) <= 4096 or text.count("\n") == 1

@@ -9,14 +9,12 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import json
 import logging
 import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 import structlog
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -26,6 +24,8 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+
+from kotally.kit import jsontext
 
 REQUESTS = Counter(
     "kotally_http_requests_total",
@@ -102,12 +102,8 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 def _dumps(obj: Any, **kwargs: Any) -> str:
-    """A log line's JSON, by orjson (compact, UTF-8); by json for what orjson refuses (an integer
-    past 64 bits)."""
-    try:
-        return orjson.dumps(obj, default=kwargs.get("default")).decode()
-    except TypeError:
-        return json.dumps(obj, **kwargs)
+    """A log line's JSON (structlog passes its fallback for unknown types as `default`)."""
+    return jsontext.dumps(obj, kwargs.get("default")).decode()
 
 
 class AccessLog:

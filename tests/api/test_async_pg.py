@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 from psycopg import errors
+from psycopg.types.json import Json
 
 from kotally.config import Settings
-from kotally.db.async_pg import AsyncPostgres, Json, encode
+from kotally.db.async_pg import AsyncPostgres, encode
 from kotally.db.engine import Database
 from kotally.errors import ServiceUnavailable
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
 from kotally.errors import KotallyError
+from kotally.kit import jsontext
 
 
 class JsonResponse(Response):
@@ -36,11 +35,7 @@ class JsonResponse(Response):
 def json_response(
     status: int, body: dict[str, Any], headers: dict[str, str] | None = None
 ) -> Response:
-    try:
-        content = orjson.dumps(body)
-    except TypeError:  # an integer past 64 bits (a client's metadata, say): the slow encoder
-        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-    return JsonResponse(content, status, headers)
+    return JsonResponse(jsontext.dumps(body), status, headers)
 
 
 def error_body(error: KotallyError, correlation_id: str) -> dict[str, Any]:

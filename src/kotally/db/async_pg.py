@@ -4,7 +4,8 @@ loop, no thread pool, no ORM, no cursor layer.
 check-eligibility, deduct and the contact summary are each one statement (ledger/pg_api.py),
 run on a connection in autocommit: the statement is its own transaction and has committed when
 its answer arrives. Each statement is prepared once per connection and then sent with its
-parameters in text format (`encode`); its one value comes back as json text, read with orjson.
+parameters in text format (`encode`, json by kit/jsontext.py); its one value comes back as json
+text, read with orjson.
 psycopg's AsyncConnection connects and owns the socket; its cursor layer (adapters, generators,
 prepared-statement bookkeeping) cost more than half of a call's client CPU
 (bench/RESULTS.md), so the query is sent and its result read through `pgconn` directly, as
@@ -19,7 +20,6 @@ closed instead of being reused.
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
 import weakref
 from dataclasses import dataclass, field
@@ -31,24 +31,17 @@ import psycopg
 from psycopg import errors, pq
 from psycopg.conninfo import make_conninfo
 from psycopg.pq.abc import PGresult
+from psycopg.types.json import Json
 from sqlalchemy.engine import URL
 
 from kotally.config import Settings
 from kotally.db.errors import is_unavailable_state
 from kotally.errors import ServiceUnavailable
+from kotally.kit import jsontext
 
 CONNECT_TIMEOUT_SECONDS = 5
 _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _COMMAND_OK = pq.ExecStatus.COMMAND_OK
-
-
-class Json:
-    """A parameter sent as json text (encoded when the statement is sent)."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
 
 
 def _text(value: str) -> bytes:
@@ -58,10 +51,7 @@ def _text(value: str) -> bytes:
 
 
 def _json(value: Json) -> bytes:
-    try:
-        return orjson.dumps(value.value)
-    except TypeError:  # an integer past 64 bits: the slow encoder
-        return json.dumps(value.value, separators=(",", ":"), ensure_ascii=False).encode()
+    return jsontext.dumps(value.obj)
 
 
 def _bool(value: bool) -> bytes:

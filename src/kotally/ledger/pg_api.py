@@ -20,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from psycopg.types.json import Json
 from pydantic import BaseModel
 from starlette.requests import Request
 
 from kotally.api.runtime import Runtime, authenticated, let_through
 from kotally.auth.dependency import bearer_token, principal_of
 from kotally.contacts.schemas import ContactQuery
-from kotally.db.async_pg import Json
 from kotally.errors import KotallyError, RequestInProgress, Unauthorized
 from kotally.idempotency.service import Reply
 from kotally.kit.ids import parse_uuid

@@ -48,7 +48,7 @@ class Runtime:
     # SQLite with group commit: writes go to the writer thread, reads run on the event loop
     # (a WAL read never waits for a writer; with Redis the rate limiter would block the loop).
     writer: GroupCommitWriter | None = None
-    # PostgreSQL: the async driver that check and deduct run on (ledger/pg_api.py).
+    # PostgreSQL: the libpq connections check, deduct and summary run on (ledger/pg_api.py).
     pg: AsyncPostgres | None = None
 
     # The API's database threads, per event loop (the tests run apps under many loops).

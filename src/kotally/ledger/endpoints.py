@@ -76,7 +76,7 @@ def _in_session(scope: str, operation: Operation) -> Work:
 
 def _by_database(name: str) -> Work:
     """Check and deduct: authentication and the operation in raw statements, one on
-    PostgreSQL's async driver (ledger/pg_api.py), two on SQLite (ledger/sqlite_api.py); both
+    PostgreSQL's libpq connections (ledger/pg_api.py), two on SQLite (ledger/sqlite_api.py); both
     reach the statements ledger/service.py runs for every other caller."""
 
     async def work(

@@ -4,7 +4,7 @@ included.
 kotally_api_check and kotally_api_deduct (migration 0009) authenticate the token by its keyed
 hash, then run kotally_check or kotally_deduct, the same functions every other caller reaches
 through ledger/service.py; kotally_api_summary (migration 0010) likewise runs kotally_summary,
-the body of contacts/reads.py `summary`. From the event loop, on the async driver
+the body of contacts/reads.py `summary`. From the event loop, on libpq connections
 (db/async_pg.py), in autocommit: the statement is the request's transaction, committed when its
 answer arrives.
 

@@ -81,9 +81,7 @@ async def deduct(
         return _values(sent, _DEDUCT_NAMES)
 
     answer = await _call(rt, request, "deduct", _DEDUCT_SQL, len(_DEDUCT_NAMES), parsed, arguments)
-    if answer["k"] == "in_progress":
-        raise RequestInProgress()
-    return pg_deduct.reply(answer, sent)
+    return pg_deduct.reply(answer, sent)  # "in_progress" raises there
 
 
 async def summary(rt: Runtime, request: Request, query: ContactQuery) -> dict[str, Any] | None:

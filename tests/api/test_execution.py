@@ -142,14 +142,14 @@ class _AsyncStatements:
     def __init__(self, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
         self.sent: list[tuple[str, Any]] = []
         self.sync: list[str] = []
-        original = Connection.fetch_value
+        original = Connection.fetch_encoded
 
-        async def fetch_value(conn: Connection, sql: bytes, params: tuple[Any, ...]) -> Any:
+        async def fetch_encoded(conn: Connection, sql: bytes, params: tuple[Any, ...]) -> Any:
             status = conn.pgconn.transaction_status
             self.sent.append((sql.decode().split("(")[0], status))
             return await original(conn, sql, params)
 
-        monkeypatch.setattr(Connection, "fetch_value", fetch_value)
+        monkeypatch.setattr(Connection, "fetch_encoded", fetch_encoded)
         event.listen(db.engine, "before_cursor_execute", self._grab)
         self._db = db
 
@@ -158,6 +158,9 @@ class _AsyncStatements:
 
     def close(self) -> None:
         event.remove(self._db.engine, "before_cursor_execute", self._grab)
+
+
+ONE_TRIP = {**DEDUCT, "request_id": "one-trip"}
 
 
 @pytest.mark.parametrize("rate_limited", [False, True])
@@ -178,14 +181,14 @@ async def test_check_and_deduct_on_postgresql_are_one_statement_each(
         update={"rate_limit_per_second": 1000 if rate_limited else 0}
     )
     sent = [
-        (PATHS["check"], CHECK, "eligible", "kotally_api_check"),
-        (PATHS["deduct"], {**DEDUCT, "request_id": "one-trip"}, "deducted", "kotally_api_deduct"),
-        (PATHS["deduct"], {**DEDUCT, "request_id": "one-trip"}, "deducted", "kotally_api_deduct"),
+        (PATHS["check"], CHECK, "eligible", "kotally_api_check_batch"),
+        (PATHS["deduct"], ONE_TRIP, "deducted", "kotally_api_deduct_batch"),
+        (PATHS["deduct"], ONE_TRIP, "deducted", "kotally_api_deduct_batch"),
         (
             PATHS["deduct"],
             {**DEDUCT, "request_id": "too-many", "amount": 99},
             "INSUFFICIENT_CREDITS",
-            "kotally_api_deduct",
+            "kotally_api_deduct_batch",
         ),
         (SUMMARY, None, "summary_loaded", "kotally_api_summary"),
         (SUMMARY.replace("ghl_contact_123", "nobody"), None, "NOT_FOUND", "kotally_api_summary"),

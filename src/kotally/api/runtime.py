@@ -33,6 +33,7 @@ from kotally.errors import (
     ServiceUnavailable,
 )
 from kotally.kit.clock import Clock
+from kotally.ledger.pg_batches import PgBatches
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -50,6 +51,8 @@ class Runtime:
     writer: GroupCommitWriter | None = None
     # PostgreSQL: the libpq connections check, deduct and summary run on (ledger/pg_api.py).
     pg: AsyncPostgres | None = None
+    # PostgreSQL: the checks and deducts sent in batches on those connections.
+    pg_batches: PgBatches | None = None
 
     # The API's database threads, per event loop (the tests run apps under many loops).
     _api_threads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
@@ -70,6 +73,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, db: Database, clock: Clock) -> Runtime:
         group_commit = db.dialect == "sqlite" and settings.sqlite_group_commit
+        pg = db.async_postgres()
         return cls(
             settings=settings,
             db=db,
@@ -77,7 +81,8 @@ class Runtime:
             authenticator=Authenticator(db, clock, settings.secret_key),
             limiter=RateLimiter(settings),
             writer=GroupCommitWriter(db) if group_commit else None,
-            pg=db.async_postgres(),
+            pg=pg,
+            pg_batches=None if pg is None else PgBatches.build(pg, settings.db_batches_in_flight),
         )
 
 

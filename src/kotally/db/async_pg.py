@@ -102,8 +102,9 @@ class Connection:
     def broken(self) -> bool:
         return self.conn.broken or self.pgconn.status != pq.ConnStatus.OK
 
-    async def fetch_value(self, sql: bytes, params: tuple[Any, ...]) -> Any:
-        """The first column of the first row `sql` returns, parsed as json (None for NULL)."""
+    async def fetch_encoded(self, sql: bytes, params: tuple[bytes | None, ...]) -> Any:
+        """The first column of the first row `sql` returns, parsed as json (None for NULL);
+        its parameters already in text format (`encode`)."""
         pgconn = self.pgconn
         name = self._prepared.get(sql)
         if name is None:
@@ -111,7 +112,7 @@ class Connection:
             pgconn.send_prepare(name, sql)
             _check(await self._results(), _COMMAND_OK)
             self._prepared[sql] = name
-        pgconn.send_query_prepared(name, [encode(value) for value in params])
+        pgconn.send_query_prepared(name, params)
         result = _check(await self._results(), _TUPLES_OK)
         value = result.get_value(0, 0)
         return None if value is None else orjson.loads(value)
@@ -208,14 +209,18 @@ class AsyncPostgres:
     async def fetch_value(self, sql: bytes, params: tuple[Any, ...]) -> Any:
         """The first column of the one row `sql` returns, as json ($1… its placeholders), on a
         connection of this loop's pool; database outages become 503 ServiceUnavailable."""
+        return await self.fetch_encoded(sql, tuple(encode(value) for value in params))
+
+    async def fetch_encoded(self, sql: bytes, params: tuple[bytes | None, ...]) -> Any:
+        """`fetch_value` with its parameters already in text format (`encode`)."""
         pool = self._pool()
         await pool.slots.acquire()
         conn: Connection | None = None
         try:
             conn = pool.idle.pop() if pool.idle else await self._connect()
-            return await conn.fetch_value(sql, params)
+            return await conn.fetch_encoded(sql, params)
         except psycopg.OperationalError as exc:
-            if _unavailable(exc):
+            if unavailable(exc):
                 raise ServiceUnavailable() from exc
             raise
         finally:
@@ -237,7 +242,7 @@ class AsyncPostgres:
         self._pools.clear()
 
 
-def _unavailable(exc: psycopg.OperationalError) -> bool:
+def unavailable(exc: psycopg.OperationalError) -> bool:
     """As db/errors.py is_unavailable: a refused connection (no SQLSTATE yet), a lost one, a
     lock wait, no resources."""
     return exc.sqlstate is None or is_unavailable_state(exc.sqlstate)

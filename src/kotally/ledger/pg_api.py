@@ -1,12 +1,15 @@
-"""The API's check, deduct and contact summary on PostgreSQL: one statement each, authentication
-included.
+"""The API's check, deduct and contact summary on PostgreSQL: authentication and the work in one
+statement.
 
-kotally_api_check and kotally_api_deduct (migration 0009) authenticate the token by its keyed
-hash, then run kotally_check or kotally_deduct, the same functions every other caller reaches
-through ledger/service.py; kotally_api_summary (migration 0010) likewise runs kotally_summary,
-the body of contacts/reads.py `summary`. From the event loop, on libpq connections
-(db/async_pg.py), in autocommit: the statement is the request's transaction, committed when its
-answer arrives.
+A check goes to kotally_api_check (migration 0009), a deduct to kotally_api_claim and then
+kotally_deduct_claimed (0012): they authenticate the token by its keyed hash, then run
+kotally_check, or kotally_deduct's two halves, the same functions every other caller reaches
+through ledger/service.py. Checks and deducts travel in batches (ledger/pg_batches.py,
+db/pg_batch.py): the requests that arrive together share one statement, each answered from its
+own subtransaction. kotally_api_summary (0010) likewise runs kotally_summary, the body of
+contacts/reads.py `summary`, one statement per request. From the event loop, on libpq
+connections (db/async_pg.py), in autocommit: the statement is the requests' transaction,
+committed when their answers arrive.
 
 When the request may not go straight on (rate limiting is on and the limiter must be asked
 first; the scope is missing; the body failed; another location), the function answers with the
@@ -17,7 +20,7 @@ admitted, calls again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from psycopg.types.json import Json
@@ -33,20 +36,9 @@ from kotally.kit.ids import parse_uuid
 from kotally.ledger import pg_deduct
 from kotally.ledger.schemas import CheckRequest, DeductRequest
 
-
-def _sql(function: str, arguments: tuple[tuple[str, str], ...]) -> bytes:
-    """`SELECT function(gate…, the operation's arguments…)`, each cast (see migration 0009):
-    the gate's client id, token hash, whether admitted and location id, then the operation's
-    own arguments, those of `arguments` after the location's two."""
-    types = ["uuid", "text", "boolean", "text"] + [sql_type for _, sql_type in arguments[2:]]
-    casts = [f"${number}::{sql_type}" for number, sql_type in enumerate(types, 1)]
-    return f"SELECT {function}({', '.join(casts)})".encode()
-
-
-_CHECK_NAMES = tuple(name for name, _ in pg_deduct.CHECK_ARGUMENTS[2:])
-_DEDUCT_NAMES = tuple(name for name, _ in pg_deduct.ARGUMENTS[2:])
-_CHECK_SQL = _sql("kotally_api_check", pg_deduct.CHECK_ARGUMENTS)
-_DEDUCT_SQL = _sql("kotally_api_deduct", pg_deduct.ARGUMENTS)
+# Each request's own arguments, in the function's order; the messages are the batch's.
+_CHECK_NAMES = tuple(name for name, _ in pg_deduct.CHECK_ARGUMENTS[2:-1])
+_DEDUCT_NAMES = tuple(name for name, _ in pg_deduct.ARGUMENTS[2:-1])
 _SUMMARY_SQL = (
     b"SELECT kotally_api_summary($1::uuid, $2::text, $3::boolean, $4::text, $5::text, $6::uuid,"
     b" $7::timestamptz)"
@@ -54,6 +46,8 @@ _SUMMARY_SQL = (
 # The gate answers "principal" at most twice: before the limiter, and (should the client change
 # between the two calls) once more with what changed.
 _CALLS_MAX = 3
+
+Send = Callable[[tuple[Any, ...]], Awaitable[Any]]
 
 
 def _values(args: dict[str, Any], names: tuple[str, ...]) -> tuple[Any, ...]:
@@ -66,7 +60,9 @@ async def check(rt: Runtime, request: Request, parsed: BaseModel | KotallyError,
         assert isinstance(parsed, CheckRequest)
         return _values(pg_deduct.check_arguments(parsed, rt.clock.now(), cid), _CHECK_NAMES)
 
-    answer = await _call(rt, request, "check", _CHECK_SQL, len(_CHECK_NAMES), parsed, arguments)
+    assert rt.pg_batches is not None
+    send = rt.pg_batches.check.call
+    answer = await _call(rt, request, "check", send, len(_CHECK_NAMES), parsed, arguments)
     return Reply(200, answer["body"])
 
 
@@ -80,7 +76,20 @@ async def deduct(
         sent.update(pg_deduct.request_arguments(parsed, rt.clock.now(), cid, actor))
         return _values(sent, _DEDUCT_NAMES)
 
-    answer = await _call(rt, request, "deduct", _DEDUCT_SQL, len(_DEDUCT_NAMES), parsed, arguments)
+    assert rt.pg_batches is not None
+    batches = rt.pg_batches.deduct
+    if isinstance(parsed, DeductRequest):
+        # Sorted by contact within a batch, so that batches lock contacts in one order; one
+        # request_id per batch (db/pg_batch.py).
+        contact = parsed.contact
+        order = (contact.value, contact.field)
+        key = (parsed.location_id, parsed.request_id)
+
+        def send(params: tuple[Any, ...]) -> Awaitable[Any]:
+            return batches.call(params, order=order, key=key)
+    else:
+        send = batches.call
+    answer = await _call(rt, request, "deduct", send, len(_DEDUCT_NAMES), parsed, arguments)
     return pg_deduct.reply(answer, sent)  # "in_progress" raises there
 
 
@@ -90,7 +99,13 @@ async def summary(rt: Runtime, request: Request, query: ContactQuery) -> dict[st
     def arguments(_actor: str) -> tuple[Any, ...]:
         return (query.contact_key, parse_uuid(query.contact_key), rt.clock.now())
 
-    answer = await _call(rt, request, "summary", _SUMMARY_SQL, 3, query, arguments)
+    assert rt.pg is not None
+    pg = rt.pg
+
+    def send(params: tuple[Any, ...]) -> Awaitable[Any]:
+        return pg.fetch_value(_SUMMARY_SQL, params)
+
+    answer = await _call(rt, request, "summary", send, 3, query, arguments)
     body: dict[str, Any] | None = answer["body"]
     return body
 
@@ -99,13 +114,12 @@ async def _call(
     rt: Runtime,
     request: Request,
     scope: str,
-    sql: bytes,
+    send: Send,
     count: int,
     parsed: BaseModel | KotallyError,
     arguments: Callable[[str], tuple[Any, ...]],
 ) -> dict[str, Any]:
     """The operation's answer once the gate let it pass; every refusal before it raised."""
-    assert rt.pg is not None
     client_id, token = bearer_token(request.headers.get("authorization"))  # 401 malformed
     gate = (client_id, rt.authenticator.token_hash(token))
     admitted = not rt.limiter.enabled
@@ -115,7 +129,7 @@ async def _call(
     for _ in range(_CALLS_MAX):
         own = arguments(actor) if valid else (None,) * count
         params = (*gate, admitted, location_id, *own)
-        answer: dict[str, Any] = await rt.pg.fetch_value(sql, params)
+        answer: dict[str, Any] = await send(params)
         kind = answer["k"]
         if kind == "unauthorized":
             raise Unauthorized("The bearer token is not valid.")

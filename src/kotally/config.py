@@ -35,8 +35,9 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     # PostgreSQL: per server process, how many statements of the API's checks (and as many of
     # its deducts) may be out at once; the requests that arrive meanwhile share the next one
-    # (db/pg_batch.py). One was fastest on two cores (bench/RESULTS.md).
-    db_batches_in_flight: int = Field(default=1, ge=1, le=50)
+    # (db/pg_batch.py). On two cores one and two were alike on a small ledger; with two, a
+    # statement that waits for a lock or the disk holds back less (bench/RESULTS.md).
+    db_batches_in_flight: int = Field(default=2, ge=1, le=50)
     # Threads per process for the API's database work (PostgreSQL; SQLite's reads run on the
     # event loop and its writes on the group-commit writer).
     api_db_threads: int = Field(default=2, ge=1, le=200)

@@ -120,6 +120,25 @@ async def test_a_batch_is_sorted_by_order_and_holds_one_request_per_key(
     assert fake.sent == [[b"a"], [b"w", b"y", b"v"], [b"x", b"u"]]
 
 
+async def test_requests_without_an_order_share_a_batch_with_ordered_ones(
+    anyio_backend: str,
+) -> None:
+    """A deduct whose body failed has no contact to be sorted by; it goes first."""
+    fake = FakePostgres()
+    batches = _batches(fake)
+    fake.release.clear()
+    tasks = await _queued(batches.call(("a", None)))
+    tasks += await _queued(
+        batches.call(("b", None), order=("bc2", "ghl")),
+        batches.call(("c", None)),
+        batches.call(("d", None), order=("bc1", "ghl")),
+    )
+    fake.release.set()
+    answers = await asyncio.wait_for(asyncio.gather(*tasks), timeout=5)
+    assert [answer["v"] for answer in answers] == ["a", "b", "c", "d"]
+    assert fake.sent == [[b"a"], [b"c", b"d", b"b"]]
+
+
 async def test_an_error_answers_its_request_alone(anyio_backend: str) -> None:
     deadlocks: Counter[str] = Counter()
 
@@ -129,6 +148,8 @@ async def test_an_error_answers_its_request_alone(anyio_backend: str) -> None:
             return {"k": "error", "state": "23505", "message": "duplicate key"}
         if name == "lock-wait":
             return {"k": "error", "state": "55P03", "message": "lock timeout"}
+        if name == "unknown":
+            return {"k": "error", "state": "22ZZZ", "message": "a code psycopg does not know"}
         if name.startswith("deadlock"):
             deadlocks[name] += 1
             if name == "deadlock-always" or deadlocks[name] == 1:
@@ -139,7 +160,14 @@ async def test_an_error_answers_its_request_alone(anyio_backend: str) -> None:
     outcomes = await asyncio.gather(
         *(
             batches.call((name, None))
-            for name in ("ok", "duplicate", "lock-wait", "deadlock-once", "deadlock-always")
+            for name in (
+                "ok",
+                "duplicate",
+                "lock-wait",
+                "deadlock-once",
+                "deadlock-always",
+                "unknown",
+            )
         ),
         return_exceptions=True,
     )
@@ -148,6 +176,7 @@ async def test_an_error_answers_its_request_alone(anyio_backend: str) -> None:
     assert isinstance(outcomes[2], ServiceUnavailable)  # as for a statement of its own
     assert outcomes[3] == {"k": "done", "v": "deadlock-once"}  # rolled back, sent again
     assert isinstance(outcomes[4], errors.DeadlockDetected)  # not forever
+    assert isinstance(outcomes[5], errors.DataException)  # its class of codes
     assert deadlocks == {"deadlock-once": 2, "deadlock-always": 3}
 
 
@@ -359,3 +388,15 @@ async def test_two_workers_batches_never_deadlock_nor_spend_twice(
         assert batches is not None
         assert batches.deduct.largest > 1  # batches were formed
         assert batches.deduct.sent_again == 0  # no deadlock to roll back and send again
+
+
+async def test_deducts_whose_body_failed_share_batches_with_valid_ones(
+    on_postgresql: None, api: Api
+) -> None:
+    """A body that failed (422, answered after the gate) and valid deducts arrive together."""
+    assert (await api.grant()).status_code == 200
+    sends = [api.deduct(amount=0 if n % 3 == 0 else 1) for n in range(9)]
+    responses = await asyncio.wait_for(asyncio.gather(*sends), timeout=60)
+    codes = sorted(response.json()["reason_code"] for response in responses)
+    assert codes == ["VALIDATION_ERROR"] * 3 + ["deducted"] * 6
+    assert await api.balance() == 10 - 6

@@ -59,6 +59,25 @@ class _LoopState:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
 
+def _fail(batch: list[_Request], exc: BaseException | None) -> None:
+    """Every request of `batch` not yet answered gets `exc` (None: cancelled)."""
+    for request in batch:
+        if request.future.done():
+            continue
+        if exc is None:
+            request.future.cancel()
+        elif isinstance(exc, ServiceUnavailable):
+            request.future.set_exception(ServiceUnavailable())  # one each: its own traceback
+        else:
+            request.future.set_exception(exc)
+
+
+def _order(request: _Request) -> tuple[bool, Any]:
+    """Where a request goes in its batch: those without an order (a body that failed, which the
+    gate turns back) first, then by order."""
+    return (request.order is not None, () if request.order is None else request.order)
+
+
 def _element(value: bytes | None) -> bytes:
     """One element of an array in PostgreSQL's text format: quoted, `"` and `\\` escaped."""
     if value is None:
@@ -74,7 +93,15 @@ def array(values: list[bytes | None]) -> bytes:
 def item_error(answer: dict[str, Any]) -> Exception:
     """The exception a request's error answer stands for: psycopg's class for its SQLSTATE
     (503 ServiceUnavailable for an outage or a lock wait, as for a statement of its own)."""
-    exc = errors.lookup(answer["state"])(answer["message"])
+    state: str = answer["state"]
+    cls: type[psycopg.Error] = psycopg.DatabaseError
+    for code in (state, state[:2] + "000"):  # the SQLSTATE's class, else its class of codes
+        try:
+            cls = errors.lookup(code)
+            break
+        except KeyError:
+            continue
+    exc = cls(answer["message"])
     if isinstance(exc, psycopg.OperationalError) and unavailable(exc):
         return ServiceUnavailable()
     return exc
@@ -130,7 +157,13 @@ class Batches:
         """Send batches while requests wait; the slot is let go when the queue is empty."""
         try:
             while batch := self._take(state):
-                await self._run(state, batch)
+                try:
+                    await self._run(state, batch)
+                except asyncio.CancelledError:
+                    _fail(batch, None)
+                    raise
+                except Exception as exc:  # a statement that failed: every request of it gets it
+                    _fail(batch, exc)
         finally:
             state.out -= 1
 
@@ -148,31 +181,15 @@ class Batches:
                 keys.add(request.key)
             batch.append(request)
         state.queue = left
-        if any(request.order is not None for request in batch):
-            batch.sort(key=lambda request: request.order)
+        batch.sort(key=_order)
         return batch
 
     async def _run(self, state: _LoopState, batch: list[_Request]) -> None:
-        columns = zip(*(request.params for request in batch), strict=True)
-        params = (*(array(list(column)) for column in columns), *self._shared)
         self.batches += 1
         self.largest = max(self.largest, len(batch))
-        try:
-            answers = await self._pg.fetch_encoded(self._sql, params)
-        except asyncio.CancelledError:
-            for request in batch:
-                request.future.cancel()
-            raise
-        except ServiceUnavailable:
-            for request in batch:
-                if not request.future.done():
-                    request.future.set_exception(ServiceUnavailable())
-            return
-        except Exception as exc:
-            for request in batch:
-                if not request.future.done():
-                    request.future.set_exception(exc)
-            return
+        columns = zip(*(request.params for request in batch), strict=True)
+        params = (*(array(list(column)) for column in columns), *self._shared)
+        answers = await self._pg.fetch_encoded(self._sql, params)
         again: list[_Request] = []
         for request, answer in zip(batch, answers, strict=True):
             if request.future.done():

@@ -5,9 +5,10 @@ Every check (and every deduct) a worker receives is queued here. Whenever fewer 
 (up to `max_batch`) goes as the next one: a call of a batch function (migration 0012) whose
 parameters are arrays, one element per request, and whose answer is a json array, one answer
 per request. A request that arrives when the database is idle goes alone, at once; under load,
-the requests that arrived while the earlier statement ran share the next one, its transaction,
-its commit and its round trip. No answer precedes the commit of its statement: the statement
-runs in autocommit, and its answers arrive together after it committed.
+the requests that arrived while the earlier statements ran share the next one, its transaction,
+its commit and its round trip, sorted by the order each was given (those without one first).
+No answer precedes the commit of its statement: the statement runs in autocommit, and its
+answers arrive together after it committed.
 
 - Each request's parameters are encoded when it is queued, so a value that cannot be sent
   (a NUL in a text) fails that request alone.
@@ -17,7 +18,7 @@ runs in autocommit, and its answers arrive together after it committed.
   by both of its ids) sends the request again in a later batch, after its subtransaction rolled
   back.
 - A statement that fails as a whole (the connection lost, PostgreSQL down) fails every request
-  in it: 503 as before.
+  in it: 503 as before; the queue goes on with the next.
 - Two requests with one key (a deduct's location and request_id) never share a batch: the
   second goes in a later one and meets the first's committed record, as it would have alone.
 - A request cancelled while queued (its client went away) is not sent; one cancelled after its

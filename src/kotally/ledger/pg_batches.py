@@ -38,20 +38,12 @@ class PgBatches:
 
     @classmethod
     def build(cls, pg: AsyncPostgres, in_flight: int) -> PgBatches:
-        messages = pg_deduct.MESSAGES_JSON
+        def batches(function: str, arguments: tuple[tuple[str, str], ...], most: int) -> Batches:
+            sql = _sql(function, arguments)
+            shared = (pg_deduct.MESSAGES_JSON,)
+            return Batches(pg, sql, shared=shared, max_batch=most, in_flight=in_flight)
+
         return cls(
-            check=Batches(
-                pg,
-                _sql("kotally_api_check_batch", pg_deduct.CHECK_ARGUMENTS),
-                shared=(messages,),
-                max_batch=CHECKS_MAX,
-                in_flight=in_flight,
-            ),
-            deduct=Batches(
-                pg,
-                _sql("kotally_api_deduct_batch", pg_deduct.ARGUMENTS),
-                shared=(messages,),
-                max_batch=DEDUCTS_MAX,
-                in_flight=in_flight,
-            ),
+            check=batches("kotally_api_check_batch", pg_deduct.CHECK_ARGUMENTS, CHECKS_MAX),
+            deduct=batches("kotally_api_deduct_batch", pg_deduct.ARGUMENTS, DEDUCTS_MAX),
         )

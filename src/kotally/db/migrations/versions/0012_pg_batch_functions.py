@@ -76,15 +76,11 @@ _CLAIMED_ARGUMENTS = """p_location_id, p_suspended, p_request_id, p_record_id, p
         p_contact_field, p_contact_value, p_config_id, p_calendar_id, p_amount, p_external_ref,
         p_appointment_time, p_now, p_correlation_id, p_actor, p_messages"""
 
-DEDUCT = f"""
-CREATE OR REPLACE FUNCTION kotally_deduct(
-    p_location_id text, p_suspended boolean, p_request_id text, p_fingerprint text,
-    p_payload json, p_record_id uuid, p_appointment_id uuid,
-    p_contact_field text, p_contact_value text, p_config_id text, p_calendar_id text,
-    p_amount integer, p_external_ref text, p_appointment_time timestamptz,
-    p_now timestamptz, p_correlation_id text, p_actor text, p_messages json
-) RETURNS json LANGUAGE plpgsql AS $$
-DECLARE
+# kotally_deduct's CREATE line and signature, unchanged.
+_DEDUCT_SIGNATURE = _HEAD[: _HEAD.index("DECLARE\n")]
+assert _DEDUCT_SIGNATURE.lstrip().startswith("CREATE OR REPLACE FUNCTION kotally_deduct(")
+
+DEDUCT = f"""{_DEDUCT_SIGNATURE}DECLARE
     v_answer json := kotally_claim(p_location_id, p_request_id, p_fingerprint, p_payload,
                                    p_record_id, p_now);
 BEGIN

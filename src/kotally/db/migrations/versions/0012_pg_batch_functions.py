@@ -137,7 +137,7 @@ BEGIN
     END LOOP;
     -- Then the deducts claimed, in the order sent.
     FOR i IN 1 .. v_count LOOP
-        CONTINUE WHEN v_answers[i] ->> 'k' <> 'claimed';
+        CONTINUE WHEN (v_answers[i] ->> 'k') IS DISTINCT FROM 'claimed';
         BEGIN
             v_answers[i] := kotally_deduct_claimed(
                 p_location_id[i], (v_answers[i] ->> 'suspended')::boolean, p_request_id[i],

@@ -119,7 +119,7 @@ async def test_a_check_by_config_on_sqlite_is_two_statements(api: Api, db: Datab
     """The client's row, then the config, contact and live balance in one statement, in
     autocommit on the event loop's own connection (docs/ledger.md, "The hot path on SQLite")."""
     if db.dialect != "sqlite":
-        pytest.skip("PostgreSQL's check is one statement on the async driver (the test below)")
+        pytest.skip("PostgreSQL's check is one statement on libpq (the test below)")
     assert (await api.post(PATHS["grant"], GRANT)).json()["reason_code"] == "grant_applied"
     seen: list[str] = []
     reader = db.sqlite_reader()  # the app's loop runs in this thread
@@ -173,8 +173,9 @@ async def test_check_and_deduct_on_postgresql_are_one_statement_each(
     anyio_backend: str,
 ) -> None:
     """The check, a deduct, its replay, a refusal and the contact summary: authentication and
-    the operation in one statement on the async driver, in autocommit (docs/ledger.md, "The hot
-    path"); with rate limiting on, the limiter is asked between two statements."""
+    the operation in one statement (a batch function; the summary's own) on the libpq
+    connections, in autocommit (docs/ledger.md, "The hot path"); with rate limiting on, the
+    limiter is asked between two statements."""
     if not api_settings.database_url.startswith("postgresql"):
         pytest.skip("the SQL functions are PostgreSQL's")
     settings = api_settings.model_copy(

@@ -78,17 +78,17 @@ async def deduct(
 
     assert rt.pg_batches is not None
     batches = rt.pg_batches.deduct
+    # Sorted by contact within a batch, so that batches lock contacts in one order; one
+    # request_id per batch (db/pg_batch.py). A body that failed has neither.
+    order: tuple[str, str] | None = None
+    key: tuple[str, str] | None = None
     if isinstance(parsed, DeductRequest):
-        # Sorted by contact within a batch, so that batches lock contacts in one order; one
-        # request_id per batch (db/pg_batch.py).
-        contact = parsed.contact
-        order = (contact.value, contact.field)
+        order = (parsed.contact.value, parsed.contact.field)
         key = (parsed.location_id, parsed.request_id)
 
-        def send(params: tuple[Any, ...]) -> Awaitable[Any]:
-            return batches.call(params, order=order, key=key)
-    else:
-        send = batches.call
+    def send(params: tuple[Any, ...]) -> Awaitable[Any]:
+        return batches.call(params, order=order, key=key)
+
     answer = await _call(rt, request, "deduct", send, len(_DEDUCT_NAMES), parsed, arguments)
     return pg_deduct.reply(answer, sent)  # "in_progress" raises there
 

@@ -8,45 +8,16 @@ scans, or on tables this small it would rightly prefer them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
-
-from sqlalchemy import event
 
 from kotally.contacts import reads
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
 from tests.contacts.conftest import Reader
 from tests.factories import Ledger
+from tests.plans import captured, plan
 
 READ_TABLES = ("entitlements", "ledger_entries", "appointments", "grants")
-
-
-@contextmanager
-def _captured(db: Database) -> Iterator[list[tuple[str, Any]]]:
-    statements: list[tuple[str, Any]] = []
-
-    def grab(*args: Any) -> None:
-        statement, parameters = args[2], args[3]
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append((statement, parameters))
-
-    event.listen(db.engine, "before_cursor_execute", grab)
-    try:
-        yield statements
-    finally:
-        event.remove(db.engine, "before_cursor_execute", grab)
-
-
-def _plan(db: Database, statement: str, parameters: Any) -> list[str]:
-    with db.engine.connect() as conn:
-        if db.dialect == "postgresql":
-            conn.exec_driver_sql("SET enable_seqscan = off")
-            return [row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters)]
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-        return [row[-1] for row in rows]
 
 
 def test_every_read_query_seeks_an_index(
@@ -59,7 +30,7 @@ def test_every_read_query_seeks_an_index(
         clock.advance(timedelta(minutes=1))
     ledger.grant()
 
-    with _captured(db) as statements:
+    with captured(db) as statements:
         read(reads.summary)
         read(reads.credits)
         for read_fn in (
@@ -78,13 +49,13 @@ def test_every_read_query_seeks_an_index(
         table = re.search(r"\sFROM\s+(\w+)", statement).group(1)  # type: ignore[union-attr]
         if table not in READ_TABLES:
             continue  # the contact lookup (contacts.repository) is not ours
-        plan = "\n".join(_plan(db, statement, parameters))
-        assert " ix_" in plan, plan
+        explained = "\n".join(plan(db, statement, parameters))
+        assert " ix_" in explained, explained
         if db.dialect == "postgresql":
-            assert "Seq Scan" not in plan, plan
-            assert "Sort" not in plan, plan  # the index gives the order
+            assert "Seq Scan" not in explained, explained
+            assert "Sort" not in explained, explained  # the index gives the order
         else:
-            assert not any(line.startswith("SCAN") for line in plan.splitlines()), plan
-            assert "TEMP B-TREE" not in plan, plan
+            assert not any(line.startswith("SCAN") for line in explained.splitlines()), explained
+            assert "TEMP B-TREE" not in explained, explained
         checked += 1
     assert checked >= 20

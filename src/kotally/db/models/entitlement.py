@@ -13,7 +13,11 @@ LIVE_STATUSES = ("active", "exhausted")
 
 
 class Entitlement(Base):
-    """A lot: the credits of one grant. credits_remaining always equals the sum of its entries."""
+    """A lot: the credits of one grant. credits_remaining always equals the sum of its entries.
+
+    On PostgreSQL the table keeps 30 % of each page free (fillfactor 70, migration 0013), so that
+    a deduct's update of credits_remaining stays on its page and touches no index.
+    """
 
     __tablename__ = "entitlements"
     __table_args__ = (

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kotally.db.models.base import Base
@@ -28,7 +28,15 @@ class LedgerEntry(Base):
         # The contact timeline orders entries by time (keyset on created_at, id).
         Index("ix_ledger_entries_contact_time", "location_id", "contact_id", "created_at", "id"),
         Index("ix_ledger_entries_lot", "entitlement_id", "id"),
-        Index("ix_ledger_entries_ref", "location_id", "contact_id", "external_ref"),
+        # Only entries with an external_ref: they are only ever looked up by one (migration 0013).
+        Index(
+            "ix_ledger_entries_ref",
+            "location_id",
+            "contact_id",
+            "external_ref",
+            postgresql_where=text("external_ref IS NOT NULL"),
+            sqlite_where=text("external_ref IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(

@@ -18,6 +18,7 @@ one transaction; foreign-key checks are off while loading (the rows are consiste
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -284,6 +285,13 @@ def _sqlite_insert(path: str, history: _History, contacts: int) -> None:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
+    # As the CHECKPOINT on PostgreSQL: the load (written with synchronous=OFF) goes to the disk
+    # now, not by the kernel's writeback in the middle of the measured runs.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def seed(settings: Settings, *, contacts: int, sqlite_path: str | None, pg_url: str | None) -> None:

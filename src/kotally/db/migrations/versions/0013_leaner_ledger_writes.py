@@ -1,8 +1,8 @@
 """fewer index pages written per deduct on a large ledger
 
-Measured on the benchmark's ledger of 10,000,000 entries (bench/RESULTS.md, sixth session): a
-deduct's PostgreSQL backend read about 0.9 index pages per index it wrote to from disk, and wrote
-7 full page images to the WAL, against none on the small ledger.
+Measured on the benchmark's ledger of 10,000,000 entries (bench/RESULTS.md, sixth session): for
+each index a deduct wrote to, its PostgreSQL backend read about one page from outside the shared
+buffers, and it wrote 7 full page images to the WAL per deduct (0.03 on the small ledger).
 
 - PostgreSQL: `entitlements` keeps 30 % of each page free (fillfactor 70). A deduct updates its
   lot's remaining credits; with no room on the lot's page the new row version goes elsewhere and

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -28,12 +28,21 @@ def captured(db: Database) -> Iterator[list[tuple[str, Any]]]:
         event.remove(db.engine, "before_cursor_execute", grab)
 
 
-def plan(db: Database, statement: str, parameters: Any) -> list[str]:
+def plan(
+    db: Database, statement: str, parameters: Any, *, without: Sequence[str] = ()
+) -> list[str]:
     """The query plan's lines. PostgreSQL is told to avoid sequential scans, or on tables this
-    small it would rightly prefer them."""
-    with db.engine.connect() as conn:
-        if db.dialect == "postgresql":
-            conn.exec_driver_sql("SET enable_seqscan = off")
-            return [row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters)]
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-        return [row[-1] for row in rows]
+    small it would rightly prefer them; the indexes named in `without` are dropped there for the
+    plan, in a transaction rolled back (on a few rows without statistics PostgreSQL may rightly
+    prefer another index than the one a real ledger's plan takes)."""
+    if db.dialect != "postgresql":
+        with db.engine.connect() as conn:
+            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            return [row[-1] for row in rows]
+    with db.engine.connect() as conn, conn.begin() as transaction:
+        if without:
+            conn.exec_driver_sql("DROP INDEX " + ", ".join(without))
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        lines = [row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters)]
+        transaction.rollback()
+    return lines

@@ -9,6 +9,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from kotally.db.models.base import Base
 
 ENTRY_KINDS = ("grant", "deduct", "restore", "expire", "adjust", "void")
+# The ref index holds only entries with an external_ref: they are only ever looked up by one
+# (migration 0013).
+HAS_REF = text("external_ref IS NOT NULL")
 
 
 class LedgerEntry(Base):
@@ -28,14 +31,13 @@ class LedgerEntry(Base):
         # The contact timeline orders entries by time (keyset on created_at, id).
         Index("ix_ledger_entries_contact_time", "location_id", "contact_id", "created_at", "id"),
         Index("ix_ledger_entries_lot", "entitlement_id", "id"),
-        # Only entries with an external_ref: they are only ever looked up by one (migration 0013).
         Index(
             "ix_ledger_entries_ref",
             "location_id",
             "contact_id",
             "external_ref",
-            postgresql_where=text("external_ref IS NOT NULL"),
-            sqlite_where=text("external_ref IS NOT NULL"),
+            postgresql_where=HAS_REF,
+            sqlite_where=HAS_REF,
         ),
     )
 

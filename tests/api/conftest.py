@@ -74,6 +74,8 @@ PATHS = {
     "deduct": "/api/v2/entitlements/deduct",
     "restore": "/api/v2/entitlements/restore",
 }
+# The summary of the contact the grants above create.
+SUMMARY = "/api/v2/contacts/ghl_contact_123/summary?location_id=loc_1"
 
 _DEFAULT: Any = object()
 

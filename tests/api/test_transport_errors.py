@@ -16,7 +16,7 @@ from kotally.config import Settings
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
 from kotally.ledger import pg_api, sqlite_ops
-from tests.api.conftest import CHECK, DEDUCT, GRANT, PATHS, Api, api_on
+from tests.api.conftest import CHECK, DEDUCT, GRANT, PATHS, SUMMARY, Api, api_on
 
 pytestmark = pytest.mark.anyio
 
@@ -332,8 +332,12 @@ async def unavailable_api(
         yield api
 
 
-async def test_database_unreachable_is_503(unavailable_api: Api) -> None:
-    response = await unavailable_api.post(PATHS["deduct"], DEDUCT)
+@pytest.mark.parametrize("path", ["deduct", "check", "summary"])
+async def test_database_unreachable_is_503(unavailable_api: Api, path: str) -> None:
+    if path == "summary":
+        response = await unavailable_api.get(SUMMARY)
+    else:
+        response = await unavailable_api.post(PATHS[path], DEDUCT if path == "deduct" else CHECK)
     assert response.status_code == 503
     assert response.json()["reason_code"] == "SERVICE_UNAVAILABLE"
 

@@ -209,7 +209,9 @@ class Database:
         thread = threading.get_ident()
         held = self._readers.get(thread)
         if held is None:
-            held = self._readers[thread] = self.engine.raw_connection()
+            # Through connect(), which raises a failure to open the file as SQLAlchemy's
+            # OperationalError (a 503 at the API); raw_connection() would raise sqlite3's own.
+            held = self._readers[thread] = self.engine.connect().connection
         return held.driver_connection
 
     def async_postgres(self) -> AsyncPostgres | None:

@@ -19,17 +19,16 @@ from kotally.config import Settings
 from kotally.db.async_pg import Connection
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
-from kotally.ledger import sqlite_api
-from tests.api.conftest import CHECK, DEDUCT, GRANT, PATHS, Api, api_on, build_client
+from kotally.ledger import sqlite_api, sqlite_ops
+from tests.api.conftest import CHECK, DEDUCT, GRANT, PATHS, SUMMARY, Api, api_on, build_client
 
 CONCURRENT = 12
 CREDITS = "/api/v2/contacts/ghl_contact_123/credits?location_id=loc_1"
-SUMMARY = "/api/v2/contacts/ghl_contact_123/summary?location_id=loc_1"
 
 
 class _Watch:
-    """Wraps the client's lookup (the authenticator's, or the raw one of SQLite's check and
-    deduct): how many run at once, and on which threads."""
+    """Wraps a function (the authenticator's lookup of the client unless told another): how
+    many calls run at once, and on which threads."""
 
     def __init__(
         self, monkeypatch: pytest.MonkeyPatch, owner: Any = Authenticator, name: str = "_resolve"
@@ -105,14 +104,18 @@ async def test_sqlite_group_commit_reads_on_the_loop_writes_on_the_writer(
     if not api_settings.database_url.startswith("sqlite"):
         pytest.skip("group commit is SQLite's")
     async with api_on(api_settings, clock, token) as api:
-        watch = _Watch(monkeypatch, sqlite_api, "_authenticate")
+        # The client's row is read on the loop for the check and the deduct alike; only the
+        # deduct's work goes to the writer.
+        reads = _Watch(monkeypatch, sqlite_api, "_authenticate")
+        writes = _Watch(monkeypatch, sqlite_ops, "deduct")
         assert (await api.post(PATHS["grant"], GRANT)).json()["reason_code"] == "grant_applied"
         deducts = [
             api.post(PATHS["deduct"], {**DEDUCT, "request_id": f"req_x{n}"}) for n in range(4)
         ]
         answers = await asyncio.gather(*deducts, api.post(PATHS["check"], CHECK))
     assert [a.json()["reason_code"] for a in answers] == ["deducted"] * 4 + ["eligible"]
-    assert watch.threads == {"kotally-writer", threading.current_thread().name}
+    assert reads.threads == {threading.current_thread().name}
+    assert writes.threads == {"kotally-writer"}
 
 
 async def test_a_check_by_config_on_sqlite_is_two_statements(api: Api, db: Database) -> None:

@@ -2,10 +2,12 @@
 authentication included.
 
 The check reads on a connection of its own in autocommit (on the event loop with group commit,
-whose WAL reads never wait): the client's row, then ledger/sqlite_ops.py `check`. The deduct runs
-in the group-commit writer's batch, in a savepoint sent as SQL (db/group_commit.py `run_raw`):
-the client's row, then sqlite_ops `deduct`, the same steps ledger/service.py takes for every
-other caller. Without group commit each deduct is its own write transaction on the API threads.
+whose WAL reads never wait): the client's row, then ledger/sqlite_ops.py `check`. The deduct
+reads the client's row the same way and passes the gate of api-v2.md §2 (401, 429, 403, the
+body, LOCATION_MISMATCH) before it queues for the group-commit writer, whose batch runs
+sqlite_ops `deduct` in a savepoint sent as SQL (db/group_commit.py `run_raw`): the same steps
+ledger/service.py takes for every other caller. Without group commit each deduct is its own
+write transaction on the API threads.
 The summary reads like the check: the client's row, then contacts/sqlite_summary.py.
 """
 
@@ -57,18 +59,26 @@ async def check(rt: Runtime, request: Request, parsed: BaseModel | KotallyError,
 async def deduct(
     rt: Runtime, request: Request, parsed: BaseModel | KotallyError, cid: str
 ) -> Reply:
-    def work(conn: sqlite3.Connection) -> Reply:
+    def admit(conn: sqlite3.Connection) -> dict[str, Any]:
         principal = _authenticate(rt, request, conn)
         req = cast(DeductRequest, let_through(rt, request, principal, "deduct", parsed))
-        args = pg_deduct.arguments_for(
-            principal.location, req, rt.clock.now(), cid, f"api:{principal.client_id}"
-        )
-        return pg_deduct.reply(sqlite_ops.deduct(conn, args), args)
+        actor = f"api:{principal.client_id}"
+        return pg_deduct.arguments_for(principal.location, req, rt.clock.now(), cid, actor)
+
+    # Everything that needs no write lock happens before the request queues for it: the
+    # writer's batch holds the database's only write lock, so its time is every worker's.
+    args = await _read(rt, admit)
+
+    def work(conn: sqlite3.Connection) -> dict[str, Any]:
+        args["now"] = rt.clock.now()  # the time of the write, taken under the write lock
+        return sqlite_ops.deduct(conn, args)
 
     if rt.writer is not None:
         with unavailable_as_503():
-            return await rt.writer.run_raw(work)
-    return await runtime_write(rt, lambda session: work(sqlite_ops.connection_of(session)))
+            answer = await rt.writer.run_raw(work)
+    else:
+        answer = await runtime_write(rt, lambda session: work(sqlite_ops.connection_of(session)))
+    return pg_deduct.reply(answer, args)
 
 
 async def summary(rt: Runtime, request: Request, query: ContactQuery) -> dict[str, Any] | None:

@@ -137,3 +137,30 @@ async def test_the_thread_ends_when_idle_and_comes_back(db: Database, clock: Fro
     assert writers() == []
     assert await writer.run(_create("b", clock)) == "b"
     assert _names(db) == {"a", "b"}
+
+
+async def test_requests_queued_while_the_lock_is_awaited_join_the_batch(
+    db: Database, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer takes the rest of its batch once it holds the write lock: what queued while it
+    waited (another process's batch, on SQLite) shares the commit."""
+    batch = db.write_batch
+    waiting, free = threading.Event(), threading.Event()
+
+    @contextmanager
+    def slow_lock() -> Iterator[Callable[[], Session]]:
+        waiting.set()
+        free.wait(timeout=30)  # the lock is someone else's until `free`
+        with batch() as new_session:
+            yield new_session
+
+    writer = GroupCommitWriter(db)
+    monkeypatch.setattr(db, "write_batch", slow_lock)
+    first = asyncio.ensure_future(writer.run(_create("a", clock)))
+    assert await asyncio.to_thread(waiting.wait, 30)  # the writer took `a` and awaits the lock
+    rest = [asyncio.ensure_future(writer.run(_create(name, clock))) for name in ("b", "c")]
+    await asyncio.sleep(0)  # both are in the queue
+    free.set()
+    assert await asyncio.gather(first, *rest) == ["a", "b", "c"]
+    assert (writer.batches, writer.largest_batch) == (1, 3)
+    assert _names(db) == {"a", "b", "c"}

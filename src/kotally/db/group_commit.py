@@ -2,8 +2,9 @@
 
 SQLite has one write lock per database, and a commit in WAL mode with `synchronous=FULL` costs an
 fsync. So instead of every request taking the lock, writing and committing on its own thread,
-requests queue here; one thread per process takes every queued request (up to `max_batch`),
-opens one `BEGIN IMMEDIATE` under the write gate, runs each request in a session of its own that
+requests queue here; one thread per process takes the first queued request, opens one `BEGIN
+IMMEDIATE` under the write gate (waiting, as the case may be, for another process's batch), then
+takes every request queued by then (up to `max_batch`), runs each in a session of its own that
 holds a SAVEPOINT (a request that fails rolls back its savepoint alone, so each stays all or
 nothing), commits once, and only then answers them all. No answer precedes its commit: a commit
 that fails fails every request of the batch.
@@ -93,18 +94,24 @@ class GroupCommitWriter:
                         self._running = False
                         return
                 continue
-            batch = [first]
-            while len(batch) < self._max_batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            self._commit(batch)
+            self._commit(first)
             time.sleep(HANDOFF_SECONDS)
 
-    def _commit(self, batch: list[_Request]) -> None:
+    def _take(self, batch: list[_Request]) -> None:
+        """Adds what is queued to `batch`, up to max_batch requests."""
+        while len(batch) < self._max_batch:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                return
+
+    def _commit(self, first: _Request) -> None:
+        batch = [first]
         try:
             with self._db.write_batch() as new_session:
+                # Taken once the write lock is held: what arrived while it was awaited joins
+                # this batch and shares its commit.
+                self._take(batch)
                 for request in batch:
                     if request.raw:
                         _run_raw(request, new_session.driver)

@@ -92,12 +92,14 @@ def test_a_deduct_on_sqlite_is_raw_statements_not_the_orm(
         ({"request_id": "raw-1", "external_ref": "booking_1"}, "deducted"),  # the replay
         ({"request_id": "raw-2", "amount": 99}, "INSUFFICIENT_CREDITS"),
     ]
-    claim, facts = "INSERT INTO idempotency_records", "WITH selected(id) AS"
+    # The lookup of the request_id, and its record written once, completed, at the end.
+    lookup, facts = "SELECT endpoint, fingerprint,", "WITH selected(id) AS"
+    record = "INSERT INTO idempotency_records"
     expected = [
-        [claim, facts, "UPDATE entitlements SET", "INSERT INTO ledger_entries",
-         "INSERT INTO appointments", "UPDATE idempotency_records SET"],
-        [claim, "SELECT endpoint, fingerprint,"],  # nothing written: the stored answer
-        [claim, facts, "UPDATE idempotency_records SET"],
+        [lookup, facts, "UPDATE entitlements SET", "INSERT INTO ledger_entries",
+         "INSERT INTO appointments", record],
+        [lookup],  # nothing written: the stored answer
+        [lookup, facts, record],
     ]  # fmt: skip
     for (fields, reason), statements in zip(sent, expected, strict=True):
         with _watch(db, monkeypatch) as seen:

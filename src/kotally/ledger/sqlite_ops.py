@@ -1,10 +1,10 @@
 """The deduct and the check on SQLite: a few raw sqlite3 statements, no ORM.
 
 The same steps as the SQL function kotally_deduct on PostgreSQL (migration 0008), with the same
-outcomes (api-v2.md §4.5, §5; docs/ledger.md, "Deduct on PostgreSQL"): the deduct claims the
-request_id, reads the selection, the contact and its live lots in one statement, takes the credits
-lot by lot with a ledger entry each, records the booking and stores the answer; the check is one
-statement. Both run on the driver connection of the caller's transaction (or savepoint) and never
+outcomes (api-v2.md §4.5, §5; docs/ledger.md, "Deduct on PostgreSQL"): the deduct looks the
+request_id up, reads the selection, the contact and its live lots in one statement, takes the
+credits lot by lot with a ledger entry each, records the booking and stores the answer; the check
+is one statement. Both run on the driver connection of the caller's transaction (or savepoint) and never
 begin or end one. They write every value as SQLAlchemy writes it on SQLite, so the ORM reads the
 rows back alike: uuids as 32 hex digits, times as naive UTC text `YYYY-MM-DD HH:MM:SS.ffffff`, JSON
 as `json.dumps` text. A sqlite3 error is raised as SQLAlchemy's, as the ORM's statements raise it.
@@ -49,27 +49,23 @@ def _live(lot: str) -> str:
 # (contacts/repository.py _matching: the one whose id in the sent field matches first) and, by
 # calendar alone with no live lot, whether it has usable credits in another family
 # (repository.has_usable_elsewhere). Bound: location_id, config_id, calendar_id, contact_field,
-# contact_value, now.
+# contact_value, now. (Each id is unique in a location, so each lookup of the contact finds one
+# row at most; the two branches of `selected` never both run, and a config's link to a calendar
+# is unique, so UNION ALL has no duplicate to remove.)
 _FACTS = """
 WITH selected(id) AS (
     SELECT id FROM product_configs
     WHERE :config_id IS NOT NULL AND location_id = :location_id AND config_id = :config_id
       AND active IS 1
-    UNION
+    UNION ALL
     SELECT c.id FROM product_configs AS c
     JOIN product_config_links AS l ON l.product_config_id = c.id
     WHERE :config_id IS NULL AND c.location_id = :location_id AND l.location_id = :location_id
       AND l.kind = 'calendar' AND l.value = :calendar_id AND c.active IS 1
 ), contact(id) AS (
-    SELECT (
-        SELECT id FROM contacts
-        WHERE location_id = :location_id
-          AND (ghl_contact_id = :contact_value OR external_contact_id = :contact_value)
-        ORDER BY CASE WHEN (CASE WHEN :contact_field = 'ghl_contact_id' THEN ghl_contact_id
-                                 ELSE external_contact_id END) = :contact_value
-                      THEN 0 ELSE 1 END
-        LIMIT 1
-    )
+    SELECT CASE WHEN :contact_field = 'ghl_contact_id'
+                THEN coalesce({by_ghl}, {by_external})
+                ELSE coalesce({by_external}, {by_ghl}) END
 )
 SELECT
     (SELECT count(*) FROM selected) AS configs,
@@ -93,13 +89,26 @@ LEFT JOIN entitlements AS e
    AND e.product_config_id IN (SELECT id FROM selected) AND {live_e}
 """
 
-# The check: the facts, and how many live lots and how many credits.
-CHECK_SQL = (
-    _FACTS.format(
-        columns="count(e.id) AS lots, coalesce(sum(e.credits_remaining), 0) AS available",
-        no_lot="count(e.id) = 0",
+_CONTACT_BY = "(SELECT id FROM contacts WHERE location_id = :location_id AND {} = :contact_value)"
+
+
+def _facts(columns: str, no_lot: str) -> str:
+    """_FACTS with the columns of the lots, and what `elsewhere` takes for 'no live lot'."""
+    return _FACTS.format(
+        columns=columns,
+        no_lot=no_lot,
         live_o=_live("o"),
         live_e=_live("e"),
+        by_ghl=_CONTACT_BY.format("ghl_contact_id"),
+        by_external=_CONTACT_BY.format("external_contact_id"),
+    )
+
+
+# The check: the facts, and how many live lots and how many credits.
+CHECK_SQL = (
+    _facts(
+        columns="count(e.id) AS lots, coalesce(sum(e.credits_remaining), 0) AS available",
+        no_lot="count(e.id) = 0",
     )
     + "GROUP BY contact.id"
 )
@@ -107,39 +116,34 @@ CHECK_SQL = (
 # The deduct: the facts with each live lot, in consumption order (repository.CONSUMPTION_ORDER);
 # one row with no lot when there is none.
 DEDUCT_FACTS_SQL = (
-    _FACTS.format(
+    _facts(
         columns="e.id AS lot, e.product_config_id AS lot_config, e.credits_remaining AS remaining",
         no_lot="e.id IS NULL",
-        live_o=_live("o"),
-        live_e=_live("e"),
     )
     + "ORDER BY e.expires_at ASC NULLS LAST, e.created_at ASC, e.id ASC"
 )
 
-# idempotency/repository.py claim, get, complete and release.
-CLAIM_SQL = """
-INSERT INTO idempotency_records
-    (id, location_id, request_id, endpoint, fingerprint, payload, state, created_at)
-VALUES (:record_id, :location_id, :request_id, 'deduct', :fingerprint, :payload, 'in_progress',
-        :now)
-ON CONFLICT (location_id, request_id) DO NOTHING
-"""
+# The request_id's record (idempotency/repository.py get), and the record written once the
+# deduct has decided, completed (see `deduct`).
 STORED_SQL = """
 SELECT endpoint, fingerprint, payload, state, status_code, response FROM idempotency_records
 WHERE location_id = :location_id AND request_id = :request_id
 """
-COMPLETE_SQL = """
-UPDATE idempotency_records
-SET state = 'completed', status_code = :status_code, response = :response, completed_at = :now
-WHERE id = :record_id
+RECORD_SQL = """
+INSERT INTO idempotency_records
+    (id, location_id, request_id, endpoint, fingerprint, payload, state, status_code, response,
+     created_at, completed_at)
+VALUES (:record_id, :location_id, :request_id, 'deduct', :fingerprint, :payload, 'completed',
+        200, :response, :now, :now)
 """
-RELEASE_SQL = "DELETE FROM idempotency_records WHERE id = :record_id"
 
-# ledger/lots.py move, for a live lot.
-UPDATE_LOT_SQL = """
-UPDATE entitlements
-SET credits_remaining = :remaining, status = :status
-WHERE id = :lot
+# ledger/lots.py move, for a live lot. A live lot with credits left is active (`kotally verify`
+# checks it), so only a lot that runs out changes status, and only then is the status set: an
+# UPDATE that sets a column rewrites its entries in every index on it (ix_entitlements_expiry's
+# for the status), changed or not.
+UPDATE_LOT_SQL = "UPDATE entitlements SET credits_remaining = :remaining WHERE id = :lot"
+EXHAUST_LOT_SQL = """
+UPDATE entitlements SET credits_remaining = :remaining, status = 'exhausted' WHERE id = :lot
 """
 INSERT_ENTRY_SQL = """
 INSERT INTO ledger_entries
@@ -325,39 +329,39 @@ def check_request(
 
 
 def deduct(conn: sqlite3.Connection, args: dict[str, Any]) -> dict[str, Any]:
-    """kotally_deduct's answer for `args` (pg_deduct.arguments), in the caller's transaction."""
+    """kotally_deduct's answer for `args` (pg_deduct.arguments), in the caller's transaction.
+
+    The caller's transaction holds SQLite's only write lock (BEGIN IMMEDIATE: a write unit of
+    work, or the group-commit writer's batch), so no other transaction can claim the request_id
+    between the lookup and the insert: where PostgreSQL claims the record first and completes it
+    last, SQLite looks the request_id up and, once the deduct has decided, writes its record
+    once, completed. The unique (location_id, request_id) stays the last guard."""
     now = timestamp(args["now"])
     location_id = args["location_id"]
-    record_id = args["record_id"].hex
-    claim = {
-        "record_id": record_id,
-        "location_id": location_id,
-        "request_id": args["request_id"],
-        "fingerprint": args["fingerprint"],
-        "payload": json.dumps(args["payload"]),
-        "now": now,
-    }
-    if execute(conn, CLAIM_SQL, claim).rowcount != 1:
-        return _existing(conn, location_id, args["request_id"])
+    key = {"location_id": location_id, "request_id": args["request_id"]}
+    stored = execute(conn, STORED_SQL, key).fetchone()
+    if stored is not None:
+        return _existing(stored)
     try:
         outcome = _decide(conn, args, now)
     except Refusal as refusal:
         outcome = refusal.outcome
     body = outcome.body(args["correlation_id"])
     if outcome.stored:
-        completed = {"status_code": 200, "response": json.dumps(body), "now": now}
-        execute(conn, COMPLETE_SQL, {"record_id": record_id, **completed})
-    else:
-        execute(conn, RELEASE_SQL, {"record_id": record_id})
+        record = {
+            **key,
+            "record_id": args["record_id"].hex,
+            "fingerprint": args["fingerprint"],
+            "payload": json.dumps(args["payload"]),
+            "response": json.dumps(body),
+            "now": now,
+        }
+        execute(conn, RECORD_SQL, record)
     return {"k": "done", "body": body}
 
 
-def _existing(conn: sqlite3.Connection, location_id: str, request_id: str) -> dict[str, Any]:
-    """The record of a request_id claimed before (on SQLite, committed or this transaction's)."""
-    params = {"location_id": location_id, "request_id": request_id}
-    row = execute(conn, STORED_SQL, params).fetchone()
-    if row is None:
-        return {"k": "in_progress"}
+def _existing(row: Sequence[Any]) -> dict[str, Any]:
+    """The answer for a request_id's record (on SQLite, committed or this transaction's)."""
     endpoint, fingerprint, payload, state, status_code, response = row
     return {
         "k": "existing",
@@ -409,12 +413,13 @@ def _decide(conn: sqlite3.Connection, args: dict[str, Any], now: str) -> Outcome
         if take == 0:
             continue
         after = remaining - take
-        status = "active" if after > 0 else "exhausted"  # lots.move, for a live lot
-        move = {"lot": lot, "lot_config": lot_config, "amount": -take, "remaining": after}
-        moves.append({**entry, **move, "status": status})
+        moves.append(
+            {**entry, "lot": lot, "lot_config": lot_config, "amount": -take, "remaining": after}
+        )
         consumed.append({"entitlement_id": str(uuid.UUID(lot)), "amount": take})
         left -= take
-    _execute_many(conn, UPDATE_LOT_SQL, moves)
+    _execute_many(conn, UPDATE_LOT_SQL, [move for move in moves if move["remaining"]])
+    _execute_many(conn, EXHAUST_LOT_SQL, [move for move in moves if not move["remaining"]])
     _execute_many(conn, INSERT_ENTRY_SQL, moves)
 
     if args["external_ref"] is not None:

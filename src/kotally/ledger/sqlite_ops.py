@@ -4,10 +4,11 @@ The same steps as the SQL function kotally_deduct on PostgreSQL (migration 0008)
 outcomes (api-v2.md §4.5, §5; docs/ledger.md, "Deduct on PostgreSQL"): the deduct looks the
 request_id up, reads the selection, the contact and its live lots in one statement, takes the
 credits lot by lot with a ledger entry each, records the booking and stores the answer; the check
-is one statement. Both run on the driver connection of the caller's transaction (or savepoint) and never
-begin or end one. They write every value as SQLAlchemy writes it on SQLite, so the ORM reads the
-rows back alike: uuids as 32 hex digits, times as naive UTC text `YYYY-MM-DD HH:MM:SS.ffffff`, JSON
-as `json.dumps` text. A sqlite3 error is raised as SQLAlchemy's, as the ORM's statements raise it.
+is one statement. Both run on the driver connection of the caller's transaction (or savepoint)
+and never begin or end one. They write every value as SQLAlchemy writes it on SQLite, so the ORM
+reads the rows back alike: uuids as 32 hex digits, times as naive UTC text
+`YYYY-MM-DD HH:MM:SS.ffffff`, JSON as `json.dumps` text. A sqlite3 error is raised as
+SQLAlchemy's, as the ORM's statements raise it.
 """
 
 from __future__ import annotations

@@ -136,3 +136,24 @@ def test_a_closed_gate_can_be_used_again(tmp_path: Path) -> None:
     assert acquire_in_another_thread(gate) is not None  # held, by the gate joined again
     gate.release()
     gate.close()
+
+
+def test_try_acquire_never_waits_and_holds_nothing_when_refused(tmp_path: Path) -> None:
+    """The group-commit writer's try (it must not block its event loop): False at once while
+    another process holds the gate, holding nothing then; True once the gate is free."""
+    db_path = str(tmp_path / "k.db")
+    gate = SqliteWriteGate(db_path, 10.0)
+    child = hold_in_child(tmp_path / "k.db", -1)
+    started = time.monotonic()
+    assert gate.try_acquire() is False
+    assert time.monotonic() - started < 1.0
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)
+    impatient = SqliteWriteGate(db_path, 0.2)  # another Database of this process on the file
+    assert acquire_in_another_thread(impatient) is None  # the refused try kept nothing
+    assert gate.try_acquire() is True
+    assert acquire_in_another_thread(impatient) is not None  # now it is held
+    gate.release()
+    assert acquire_in_another_thread(impatient) is None
+    impatient.close()
+    gate.close()

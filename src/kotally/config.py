@@ -29,8 +29,8 @@ class Settings(BaseSettings):
     db_busy_timeout_seconds: float = Field(default=10.0, gt=0)
     # SQLite: FULL fsyncs the WAL on every commit (survives power loss); NORMAL survives crashes.
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
-    # SQLite: the API's writes are group-committed by one writer thread per process, and its
-    # reads run on the event loop (db/group_commit.py). Off: each request on the thread pool.
+    # SQLite: the API's writes are group-committed, and its reads run, on the event loop
+    # (db/group_commit.py). Off: each request on the thread pool.
     sqlite_group_commit: bool = True
     db_pool_size: int = Field(default=10, ge=1, le=200)
     # PostgreSQL: per server process, how many statements of the API's checks (and as many of

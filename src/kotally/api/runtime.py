@@ -46,7 +46,7 @@ class Runtime:
     clock: Clock
     authenticator: Authenticator
     limiter: RateLimiter
-    # SQLite with group commit: writes go to the writer thread, reads run on the event loop
+    # SQLite with group commit: writes are group-committed and reads run on the event loop
     # (a WAL read never waits for a writer; with Redis the rate limiter would block the loop).
     writer: GroupCommitWriter | None = None
     # PostgreSQL: the libpq connections check, deduct and summary run on (ledger/pg_api.py).

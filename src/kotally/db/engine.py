@@ -184,17 +184,23 @@ class Database:
             if gate is not None:
                 gate.release()
 
+    def try_write_lock(self) -> bool:
+        """SQLite: takes the write gate if it is free now, for a `write_batch(locked=True)`;
+        False if another thread or process holds it. True on PostgreSQL, which has no gate."""
+        return self._write_gate is None or self._write_gate.try_acquire()
+
     @contextmanager
-    def write_batch(self) -> Iterator[WriteBatch]:
+    def write_batch(self, *, locked: bool = False) -> Iterator[WriteBatch]:
         """One write transaction shared by many requests, each in a SAVEPOINT of its own.
 
         Yields a factory of sessions joined to the transaction (a session's commit releases its
         savepoint, its rollback undoes only its own work) that also lends the transaction's
         driver connection to work written in raw statements. Committed when the block ends,
-        rolled back whole on any error (db/group_commit.py).
+        rolled back whole on any error (db/group_commit.py). `locked`: the caller holds the
+        write gate already (`try_write_lock`); it is let go when the block ends, as ever.
         """
         gate = self._write_gate
-        if gate is not None:
+        if gate is not None and not locked:
             gate.acquire()
         try:
             with self._write_engine.connect() as connection, connection.begin():

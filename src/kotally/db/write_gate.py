@@ -54,24 +54,28 @@ class _Gate:
         self.fd: int | None = None
         self.users = 0
 
-    def lock_file(self, deadline: float) -> None:
+    def try_lock_file(self) -> bool:
+        """One try for the file's lock: False if another process holds it."""
         if self.fd is None:
             assert self.lock_path is not None
             try:
                 self.fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
             except OSError as exc:  # no such directory, no permission: as SQLite would say it
                 raise _sqlite_error("unable to open database file") from exc
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+
+    def lock_file(self, deadline: float) -> None:
         pause = _FIRST_PAUSE
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise database_is_locked() from None
-                time.sleep(min(pause, left))
-                pause = min(pause * 2, _LAST_PAUSE)
+        while not self.try_lock_file():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise database_is_locked() from None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, _LAST_PAUSE)
 
 
 # One gate per database file and process: two Database objects of one process on one file (the
@@ -114,6 +118,23 @@ class SqliteWriteGate:
                 gate.threads.release()
                 raise
         gate.depth.n = depth + 1
+
+    def try_acquire(self) -> bool:
+        """`acquire` without waiting: False, holding nothing, if another thread or process
+        holds the gate (the group-commit writer, which must not block its event loop)."""
+        gate = self._shared()
+        if not gate.threads.acquire(blocking=False):
+            return False
+        depth = getattr(gate.depth, "n", 0)
+        try:
+            if depth == 0 and gate.lock_path is not None and not gate.try_lock_file():
+                gate.threads.release()
+                return False
+        except BaseException:
+            gate.threads.release()
+            raise
+        gate.depth.n = depth + 1
+        return True
 
     def release(self) -> None:
         gate = self._shared()

@@ -195,7 +195,7 @@ async def test_the_lock_awaited_past_the_busy_timeout_fails_the_queue(
     assert _names(db) == {"c"}
 
 
-async def test_the_loop_serves_on_while_another_process_holds_the_lock(
+async def test_the_loop_serves_on_while_another_thread_holds_the_lock(
     db: Database, clock: FrozenClock
 ) -> None:
     """The real gate, held by a write of another thread: the loop is never blocked waiting."""

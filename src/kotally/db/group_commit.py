@@ -13,7 +13,7 @@ them all. No answer precedes its commit: a commit that fails fails every request
 
 The batch runs on the loop itself, not on a thread of its own: with a writer thread the loop and
 the writer took the GIL from each other at every statement (each sqlite3 call lets it go), and a
-deduct cost the process 820-940 us of CPU against 530-700 on the loop (bench/RESULTS.md). While a
+deduct cost the process 756-937 us of CPU against 528-697 on the loop (bench/RESULTS.md). While a
 batch runs (a few milliseconds) the loop does nothing else; the wait for the lock it never spends
 blocked. After each batch the loop leaves the lock alone for HANDOFF_SECONDS, so the writers of
 other processes, which poll for it, get their turn. A request whose caller went away while it was

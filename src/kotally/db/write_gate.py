@@ -106,33 +106,32 @@ class SqliteWriteGate:
         return gate
 
     def acquire(self) -> None:
-        gate = self._shared()
-        deadline = time.monotonic() + self._timeout  # for both waits together
-        if not gate.threads.acquire(timeout=self._timeout):
-            raise database_is_locked()
-        depth = getattr(gate.depth, "n", 0)
-        if depth == 0 and gate.lock_path is not None:
-            try:
-                gate.lock_file(deadline)
-            except BaseException:
-                gate.threads.release()
-                raise
-        gate.depth.n = depth + 1
+        """Waits for the gate, at most the busy timeout in all ('database is locked' then)."""
+        self._take(wait=True)
 
     def try_acquire(self) -> bool:
         """`acquire` without waiting: False, holding nothing, if another thread or process
         holds the gate (the group-commit writer, which must not block its event loop)."""
+        return self._take(wait=False)
+
+    def _take(self, *, wait: bool) -> bool:
         gate = self._shared()
-        if not gate.threads.acquire(blocking=False):
+        deadline = time.monotonic() + self._timeout  # for both waits together
+        if not gate.threads.acquire(blocking=wait, timeout=self._timeout if wait else -1):
+            if wait:
+                raise database_is_locked()
             return False
         depth = getattr(gate.depth, "n", 0)
-        try:
-            if depth == 0 and gate.lock_path is not None and not gate.try_lock_file():
+        if depth == 0 and gate.lock_path is not None:
+            try:
+                if wait:
+                    gate.lock_file(deadline)
+                elif not gate.try_lock_file():
+                    gate.threads.release()
+                    return False
+            except BaseException:
                 gate.threads.release()
-                return False
-        except BaseException:
-            gate.threads.release()
-            raise
+                raise
         gate.depth.n = depth + 1
         return True
 

@@ -105,13 +105,18 @@ class GroupCommitWriter:
         request = _Request(job, loop.create_future(), raw)
         state.queue.append(request)
         if state.next_try is None:
-            wait = state.released_at + HANDOFF_SECONDS - time.monotonic()
-            state.next_try = (
-                loop.call_later(wait, self._try, loop, state)
-                if wait > 0
-                else loop.call_soon(self._try, loop, state)
-            )
+            self._schedule(loop, state)
         return await request.future
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop, state: _LoopState) -> None:
+        """The next try for the lock: now, or once the handoff after this loop's last batch
+        is over."""
+        wait = state.released_at + HANDOFF_SECONDS - time.monotonic()
+        state.next_try = (
+            loop.call_later(wait, self._try, loop, state)
+            if wait > 0
+            else loop.call_soon(self._try, loop, state)
+        )
 
     def _try(self, loop: asyncio.AbstractEventLoop, state: _LoopState) -> None:
         """The batch, if the lock is free; else another try shortly, or the timeout's 503."""
@@ -135,14 +140,12 @@ class GroupCommitWriter:
                 state.next_try = loop.call_later(RETRY_SECONDS, self._try, loop, state)
             return
         state.waiting_since = None
-        try:
-            batch = state.queue[: self._max_batch]
-            del state.queue[: self._max_batch]
-            self._commit(batch)
-        finally:
-            state.released_at = time.monotonic()
+        batch = state.queue[: self._max_batch]
+        del state.queue[: self._max_batch]
+        self._commit(batch)  # answers every request of it, whatever happened
+        state.released_at = time.monotonic()
         if state.queue:
-            state.next_try = loop.call_later(HANDOFF_SECONDS, self._try, loop, state)
+            self._schedule(loop, state)
 
     def _fail_queued(self, state: _LoopState, exc: BaseException | None) -> None:
         """Every queued request fails: with `exc`, or (None) as SQLite's busy timeout would."""

@@ -386,6 +386,25 @@ async def test_location_mismatch(api: Api, history: dict[str, Any], path: str) -
     assert response.json()["reason_code"] == "LOCATION_MISMATCH"
 
 
+@pytest.mark.parametrize("path", list(LISTS))
+async def test_bad_cursor_before_location_mismatch(
+    api: Api, history: dict[str, Any], path: str
+) -> None:
+    # api-v2.md §2: 422 comes before 403 LOCATION_MISMATCH, for a query parameter too.
+    assert field_errors(await read(api, path, location_id="loc_2", cursor="zzz")) == {"cursor"}
+
+
+async def test_cursor_of_another_list_before_location_mismatch(
+    api: Api, history: dict[str, Any]
+) -> None:
+    cursor = (await read(api, "/ledger", limit=1)).json()["next_cursor"]
+    response = await read(api, "/timeline", location_id="loc_2", cursor=cursor)
+    assert field_errors(response) == {"cursor"}
+    own = (await read(api, "/timeline", limit=1)).json()["next_cursor"]
+    response = await read(api, "/timeline", location_id="loc_2", cursor=own)
+    assert response.json()["reason_code"] == "LOCATION_MISMATCH"
+
+
 async def test_location_mismatch_before_not_found(api: Api) -> None:
     response = await read(api, "/summary", contact="ghl_stranger", location_id="loc_2")
     assert response.json()["reason_code"] == "LOCATION_MISMATCH"

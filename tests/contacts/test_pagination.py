@@ -206,6 +206,28 @@ def test_a_cursor_of_another_list_is_refused(ledger: Ledger, read: Reader) -> No
                     read(read_fn, cursor=cursor)
 
 
+def test_check_cursor_decides_as_the_reader(ledger: Ledger, read: Reader) -> None:
+    # The router checks the cursor before LOCATION_MISMATCH; the reader decodes it again.
+    for _ in range(3):
+        ledger.grant()
+    cursors = {
+        read_fn: read(read_fn, limit=1)["next_cursor"]
+        for read_fn in (reads.entitlements, reads.payments, reads.ledger, reads.timeline)
+    }
+    for read_fn, _ in LISTS:
+        reads.check_cursor(read_fn, None)
+        for source, cursor in cursors.items():
+            if source is read_fn:
+                reads.check_cursor(read_fn, cursor)
+                read(read_fn, cursor=cursor)
+                continue
+            with pytest.raises(InvalidCursor):
+                reads.check_cursor(read_fn, cursor)
+        for cursor in BAD_CURSORS:
+            with pytest.raises(InvalidCursor):
+                reads.check_cursor(read_fn, cursor)
+
+
 @pytest.mark.parametrize("limit", [0, -1, 101, True])
 def test_limit_outside_1_to_100_is_a_programming_error(
     ledger: Ledger, read: Reader, limit: int

@@ -76,6 +76,8 @@ async def _answer(
     def read_contact() -> dict[str, Any] | None:
         with rt.db.unit_of_work(write=False) as session:
             principal = authenticate_in(rt, request, "summary", session)
+            if "cursor" in page:  # a 422, so before LOCATION_MISMATCH (api-v2.md §2)
+                reads.check_cursor(reader, page["cursor"])
             if location_id != principal.location.id:
                 raise LocationMismatch()
             return _call(reader, session, rt, location_id, contact_key, page)

@@ -44,6 +44,7 @@ __all__ = [
     "InvalidCursor",
     "appointments_past",
     "appointments_upcoming",
+    "check_cursor",
     "contact",
     "credits",
     "entitlements",
@@ -249,9 +250,7 @@ def ledger(
 ) -> Body | None:
     """Ledger entries of the contact, newest first in ledger order (the integer id)."""
     fetch = check_limit(limit) + 1
-    before_id = None
-    if cursor is not None:
-        (before_id,) = (parse_int_part(part) for part in decode_cursor(cursor, _LEDGER, 1))
+    before_id = _ledger_cursor(cursor)
     found = find_row_for_read(session, location_id, contact_key)
     if found is None:
         return None
@@ -405,6 +404,13 @@ def _time_id_cursor(cursor: str | None, tag: str) -> Resume | None:
     return Resume(parse_time_part(at), parse_uuid_part(tie))
 
 
+def _ledger_cursor(cursor: str | None) -> int | None:
+    if cursor is None:
+        return None
+    (before_id,) = decode_cursor(cursor, _LEDGER, 1)
+    return parse_int_part(before_id)
+
+
 def _timeline_cursor(cursor: str | None) -> tuple[datetime, str, int | uuid.UUID] | None:
     if cursor is None:
         return None
@@ -417,3 +423,24 @@ def _timeline_cursor(cursor: str | None) -> tuple[datetime, str, int | uuid.UUID
             raise InvalidCursor
         return parse_time_part(at), kind, parse_int_part(int(tie))
     return parse_time_part(at), kind, parse_uuid_part(tie)
+
+
+# Each list's cursor, decoded as its reader decodes it.
+_CURSOR_OF: dict[Callable[..., Any], Callable[[str | None], object]] = {
+    search: lambda cursor: _time_id_cursor(cursor, _SEARCH),
+    entitlements: lambda cursor: _time_id_cursor(cursor, _ENTITLEMENTS),
+    appointments_upcoming: lambda cursor: _time_id_cursor(cursor, _UPCOMING),
+    appointments_past: lambda cursor: _time_id_cursor(cursor, _PAST),
+    ledger: _ledger_cursor,
+    payments: lambda cursor: _time_id_cursor(cursor, _PAYMENTS),
+    timeline: _timeline_cursor,
+}
+
+
+def check_cursor(reader: Callable[..., Any], cursor: str | None) -> None:
+    """Raise InvalidCursor unless `cursor` is None or a cursor of the list `reader` reads.
+
+    For a router that must answer a malformed cursor (422) before it looks any further: api-v2.md
+    §2 puts 422 before LOCATION_MISMATCH. The reader decodes the cursor again when it runs.
+    """
+    _CURSOR_OF[reader](cursor)

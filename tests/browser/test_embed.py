@@ -29,7 +29,7 @@ from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
 from tests.embed.conftest import SHARED_SECRET, user_context
 from tests.embed.cryptojs import encrypt_json
-from tests.factories import studio, update_config
+from tests.factories import studio, update_config, update_location
 
 pytestmark = pytest.mark.slow
 
@@ -93,8 +93,13 @@ def _serve_parent(page: list[bytes]) -> ThreadingHTTPServer:
     return server
 
 
+LOCATION_ZONE = "Asia/Tokyo"
+BROWSER_ZONE = "America/New_York"  # where the browser runs: not the studio's zone
+
+
 def _seed(db: Database, clock: FrozenClock) -> None:
     ledger = studio(db, clock)
+    update_location(db, clock, name="North Studio", timezone=LOCATION_ZONE)
     update_config(db, clock, "pc_package_1", name="10-class pack", expiry_days=90)
     update_config(db, clock, "pc_other", name="Sauna sessions", type_="membership")
     ada = {"ghl_contact_id": "ghl_ada", "name": "Ada Lovelace", "email": "ada@example.org"}
@@ -207,6 +212,29 @@ def test_handshake_search_and_balance(
     if width < 760:
         frame.get_by_role("button", name="← Back to results").click()
         expect(frame.get_by_label("Search contacts")).to_be_visible()
+    page.close()
+
+
+def test_times_in_the_location_time_zone(
+    browser: Browser, stage: Stage, clock: FrozenClock
+) -> None:
+    page = browser.new_page(viewport={"width": 1000, "height": 820}, timezone_id=BROWSER_ZONE)
+    page.goto(stage.parent_url)
+    frame = page.frame_locator("#custom-page")
+    expect(frame.locator(".who-name")).to_have_text("North Studio")
+    expect(frame.locator(".who-zone")).to_have_text("Times in Asia/Tokyo")
+    _open_ada(page, frame, 1000)
+    first = (clock.now() + timedelta(days=1, hours=9)).isoformat()  # booking_1, as seeded
+    shown = {
+        zone: page.evaluate(
+            """([iso, timeZone]) => new Intl.DateTimeFormat(undefined,
+                 { dateStyle: "medium", timeStyle: "short", timeZone }).format(new Date(iso))""",
+            [first, zone],
+        )
+        for zone in (LOCATION_ZONE, BROWSER_ZONE)
+    }
+    assert shown[LOCATION_ZONE] != shown[BROWSER_ZONE]
+    expect(frame.locator(".list li").first).to_contain_text(shown[LOCATION_ZONE])
     page.close()
 
 

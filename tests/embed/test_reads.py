@@ -13,7 +13,7 @@ from kotally.auth.scopes import SCOPES
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
 from tests.embed.conftest import BASE_URL, Embed
-from tests.factories import Ledger, make_client
+from tests.factories import Ledger, make_client, update_location
 
 pytestmark = pytest.mark.anyio
 
@@ -214,6 +214,23 @@ async def test_a_session_of_loc_2_sees_loc_2_only(embed: Embed, contacts: Ledger
     _reason(await embed.get("/embed/api/contacts/ghl_ada/summary", token), 404, "NOT_FOUND")
     response = await embed.get("/embed/api/contacts/ghl_other_loc/summary", token)
     assert _reason(response, 200, "summary_loaded")["contact"]["name"] == "Olive Other"
+
+
+async def test_the_sessions_location(
+    embed: Embed, contacts: Ledger, db: Database, clock: FrozenClock
+) -> None:
+    token = await embed.sign_in()
+    body = _reason(await embed.get("/embed/api/location", token), 200, "location_loaded")
+    assert body["location"] == {"id": "loc_1", "name": "Studio loc_1", "timezone": "UTC"}
+    update_location(db, clock, timezone="Asia/Tokyo", name="North Studio")
+    body = _reason(await embed.get("/embed/api/location", token), 200, "location_loaded")
+    assert body["location"] == {"id": "loc_1", "name": "North Studio", "timezone": "Asia/Tokyo"}
+    other = await embed.sign_in(activeLocation="loc_2")
+    body = _reason(await embed.get("/embed/api/location", other), 200, "location_loaded")
+    assert body["location"]["id"] == "loc_2"
+    clock.advance(timedelta(minutes=15))
+    _reason(await embed.get("/embed/api/location", token), 401, "UNAUTHORIZED")
+    _reason(await embed.get("/embed/api/location"), 401, "UNAUTHORIZED")
 
 
 async def test_expired_token(embed: Embed, contacts: Ledger, clock: FrozenClock) -> None:

@@ -118,6 +118,17 @@ async def _read(request: Request, reader: Callable[..., Body | None], *args: Any
     return found
 
 
+@router.get("/api/location", summary="The session's location: name and time zone")
+async def session_location(request: Request, principal: Signed) -> Response:
+    rt = runtime(request)
+
+    def read() -> Body:
+        with rt.db.unit_of_work(write=False) as session:
+            return service.location(session, principal.location_id)
+
+    return _ok(request, "location_loaded", await in_thread(read))
+
+
 @router.get("/api/contacts", summary="Search the location's contacts")
 async def search_contacts(
     request: Request,

@@ -15,6 +15,10 @@ def location_exists(session: Session, location_id: str) -> bool:
     return session.execute(stmt).first() is not None
 
 
+def find_location(session: Session, location_id: str) -> Location | None:
+    return session.get(Location, location_id)
+
+
 def add_session(session: Session, row: EmbedSession) -> None:
     session.add(row)
     session.flush()

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from kotally.contacts.read_repository import LotRow
+from kotally.db.models import Location
 from kotally.embed.crypto import PAYLOAD_CHARS_MAX
 from kotally.kit.clock import isoformat
 
@@ -33,3 +34,8 @@ def balance(config_id: str, name: str, config_type: str, rows: list[LotRow]) -> 
         "lots": len(rows),
         "next_expires_at": isoformat(min(expiries)) if expiries else None,
     }
+
+
+def location(row: Location) -> dict[str, Any]:
+    """What the page shows of its location: the name in its header, times in its zone."""
+    return {"id": row.id, "name": row.name, "timezone": row.timezone}

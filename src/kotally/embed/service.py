@@ -140,6 +140,14 @@ def authenticate(
     return EmbedPrincipal(row.id, row.location_id, row.expires_at)
 
 
+def location(session: Session, location_id: str) -> dict[str, Any]:
+    """The session's location, for the page's header and the time zone of its times."""
+    row = repo.find_location(session, location_id)
+    if row is None:  # sessions are only opened for a known location
+        raise LocationNotFound()
+    return {"location": schemas.location(row)}
+
+
 def balances(
     session: Session, clock: Clock, location_id: str, contact_key: str
 ) -> dict[str, Any] | None:

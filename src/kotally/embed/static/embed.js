@@ -48,10 +48,24 @@
     return parent;
   }
 
-  const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-  const dateOnly = new Intl.DateTimeFormat(undefined, { dateStyle: "medium" });
-  const formatTime = (iso) => (iso ? dateTime.format(new Date(iso)) : "No time recorded");
-  const formatDate = (iso) => dateOnly.format(new Date(iso));
+  // Times are shown in the location's time zone, as in the admin UI; in the browser's own only
+  // until the location is known, or when this browser does not know the location's zone.
+  function makeFormats(timeZone) {
+    try {
+      return {
+        dateTime: new Intl.DateTimeFormat(undefined,
+          { dateStyle: "medium", timeStyle: "short", timeZone }),
+        dateOnly: new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeZone }),
+      };
+    } catch (error) {
+      if (timeZone === undefined) throw error;
+      return makeFormats(undefined);
+    }
+  }
+
+  let formats = makeFormats(undefined);
+  const formatTime = (iso) => (iso ? formats.dateTime.format(new Date(iso)) : "No time recorded");
+  const formatDate = (iso) => formats.dateOnly.format(new Date(iso));
   const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
 
   // Notices: loading, not signed in, error.
@@ -116,8 +130,27 @@
         : "Not signed in";
       throw new SignInError(title, message);
     }
+    useLocation(await locationOf(body.token));
     session.token = body.token;
-    $("who").textContent = `Location ${body.location_id}`;
+  }
+
+  async function locationOf(token) {
+    const response = await fetch("embed/api/location", {
+      headers: { Authorization: `Bearer ${token}` },
+      credentials: "omit",
+      cache: "no-store",
+    });
+    const body = await response.json().catch(() => null);
+    if (!response.ok || !body || !body.ok) throw new ApiError(response.status, body);
+    return body.location;
+  }
+
+  function useLocation(location) {
+    formats = makeFormats(location.timezone || undefined);
+    const zone = formats.dateTime.resolvedOptions().timeZone;
+    $("who").replaceChildren(
+      el("span", "who-name", location.name || `Location ${location.id}`),
+      el("span", "who-zone", `Times in ${zone.replaceAll("_", " ")}`));
   }
 
   function ensureSession() {

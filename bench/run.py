@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -40,7 +39,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,44 +47,15 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from bench import seed
+from bench.meter import PG_ADMIN_URL, CpuMeter, worker_pids, worker_rss_mb
+from bench.report import Result, table, targets
 from kotally.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 BIN = Path(sys.executable).parent
-PG_ADMIN_URL = os.environ.get(
-    "KOTALLY_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 SECRET_KEY = "kotally-benchmark-secret-key-0123456789abcdef"
 WORKLOADS = ("check", "deduct", "mix", "summary")
-LABELS = {
-    "check": "check-eligibility",
-    "deduct": "deduct",
-    "mix": "mix 90% check / 10% deduct",
-    "summary": "GET contact summary",
-    "limit_a": "limit (a): deduct txn, pgbench",
-    "limit_b": "limit (b): FastAPI constant JSON",
-    "limit_c": "limit (c): deduct txn, sqlite3 loop",
-}
-
-
-@dataclass
-class Result:
-    db: str
-    ledger: str
-    workload: str
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    requests: int
-    failed: int = 0  # non-2xx answers and socket errors (connect, read, write, timeout)
-    not_ok: int = 0  # HTTP 200 with ok:false (a business refusal)
-    codes: dict[str, int] = field(default_factory=dict)
-    skipped: str = ""
-    app_cpu_ms: float = 0.0  # CPU time of the server processes per request
-    db_cpu_ms: float = 0.0  # CPU time of the PostgreSQL backends serving it, per request
-    other_cores: float = 0.0  # CPU the rest of the machine used meanwhile (noise), in cores
-    rss_mb: float = 0.0  # resident memory of the largest server worker after the run
 
 
 def log(message: str) -> None:
@@ -112,113 +82,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
-
-
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            found += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
-
-
-def worker_pids(pid: int) -> list[int]:
-    """The uvicorn worker processes under a server (the server itself with one worker)."""
-    workers = []
-    for child in children(pid):
-        try:
-            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"spawn_main" in cmdline:
-            workers.append(child)
-    return workers or [pid]
-
-
-def worker_rss_mb(pid: int) -> float:
-    """Resident memory (VmRSS) of the largest server worker, in MiB."""
-    largest = 0.0
-    for worker in worker_pids(pid):
-        try:
-            status = Path(f"/proc/{worker}/status").read_text()
-        except OSError:
-            continue
-        for row in status.splitlines():
-            if row.startswith("VmRSS:"):
-                largest = max(largest, int(row.split()[1]) / 1024)
-    return largest
-
-
-# --- CPU accounting: per-request cost holds up when other work shares the machine ---------------
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu(pid: int) -> float:
-    try:
-        data = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = data[data.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def machine_busy() -> float:
-    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    return (sum(values[:8]) - values[3] - values[4]) / TICKS  # all but idle and iowait
-
-
-def pg_backends(url: str | None) -> list[int]:
-    if url is None:
-        return []
-    name = make_url(url).database
-    admin = create_engine(make_url(PG_ADMIN_URL).set(drivername="postgresql+psycopg"))
-    try:
-        with admin.connect() as conn:
-            rows = conn.execute(
-                text("SELECT pid FROM pg_stat_activity WHERE datname = :name"), {"name": name}
-            )
-            return [int(r[0]) for r in rows]
-    finally:
-        admin.dispose()
-
-
-@dataclass
-class CpuMeter:
-    """CPU of the server, of its PostgreSQL backends, of wrk and of everything else."""
-
-    server_pid: int
-    pg_url: str | None
-    app: float = 0.0
-    db: dict[int, float] = field(default_factory=dict)
-    busy: float = 0.0
-    children: float = 0.0
-
-    def _app(self) -> float:
-        return sum(process_cpu(p) for p in {self.server_pid, *worker_pids(self.server_pid)})
-
-    @staticmethod
-    def _children() -> float:
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        return usage.ru_utime + usage.ru_stime
-
-    def start(self) -> None:
-        self.app = self._app()
-        self.db = {p: process_cpu(p) for p in pg_backends(self.pg_url)}
-        self.children = self._children()
-        self.busy = machine_busy()
-
-    def stop(self, result: Result, seconds: float) -> None:
-        busy = machine_busy() - self.busy
-        app = self._app() - self.app
-        db = sum(process_cpu(p) - self.db.get(p, 0.0) for p in pg_backends(self.pg_url))
-        load_generator = self._children() - self.children
-        n = max(result.requests, 1)
-        result.app_cpu_ms = 1000 * app / n
-        result.db_cpu_ms = 1000 * db / n
-        result.other_cores = max(busy - app - db - load_generator, 0.0) / seconds
 
 
 # --- servers -----------------------------------------------------------------------------------
@@ -557,104 +420,6 @@ def limit_b(args: argparse.Namespace, load: Load) -> Result:
         result.rss_mb = worker_rss_mb(pid)
     log(f"limit (b): {result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms")
     return result
-
-
-# --- the table ---------------------------------------------------------------------------------
-
-
-def _find(results: list[Result], db: str, ledger: str, workload: str) -> Result | None:
-    for r in results:
-        if (r.db, r.ledger, r.workload) == (db, ledger, workload) and not r.skipped:
-            return r
-    return None
-
-
-def _cost(r: Result) -> float:
-    """CPU per request, server and database: the cost that other load on the machine leaves
-    alone (throughput moves with whatever else runs)."""
-    return max(r.app_cpu_ms + r.db_cpu_ms, 1e-9)
-
-
-def table(results: list[Result]) -> str:
-    b = _find(results, "-", "-", "limit_b")
-    lines = [
-        "| database | ledger | workload | req/s | p50 ms | p99 ms | failed | ok:false "
-        "| ÷ limit | large ÷ small | CPU ms/req app | CPU ms/req db | other load "
-        "| worker RSS MiB |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        if r.skipped:
-            lines.append(
-                f"| {r.db} | {r.ledger} | {LABELS[r.workload]} | ({r.skipped}) |||||||||||"
-            )
-            continue
-        ratio = ""
-        a = _find(results, "postgresql", r.ledger, "limit_a")
-        if r.workload == "deduct" and r.db == "postgresql" and a:
-            ratio = f"{r.rps / a.rps:.2f} x (a)"
-        c = _find(results, "sqlite", r.ledger, "limit_c")
-        if r.workload == "deduct" and r.db == "sqlite" and c:
-            ratio = f"{r.rps / c.rps:.2f} x (c)"
-        if r.workload in ("check", "summary") and b:
-            ratio = f"{r.rps / b.rps:.2f} x (b)"
-        growth = ""
-        small = _find(results, r.db, "small", r.workload)
-        if r.ledger == "large" and small and r.rps and not r.workload.startswith("limit"):
-            growth = f"CPU {_cost(r) / _cost(small):.2f}, req/s {small.rps / r.rps:.2f}"
-        elif r.ledger == "large" and small and r.rps:
-            growth = f"req/s {small.rps / r.rps:.2f}"
-        rss = f"{r.rss_mb:.0f}" if r.rss_mb else ""
-        lines.append(
-            f"| {r.db} | {r.ledger} | {LABELS[r.workload]} | {r.rps:,.0f} | {r.p50_ms:.1f} "
-            f"| {r.p99_ms:.1f} | {r.failed} | {r.not_ok} | {ratio} | {growth} "
-            f"| {r.app_cpu_ms:.2f} | {r.db_cpu_ms:.2f} | {r.other_cores:.2f} | {rss} |"
-        )
-    return "\n".join(lines)
-
-
-def targets(results: list[Result]) -> list[str]:
-    out = []
-
-    def mark(ok: bool) -> str:
-        return "MET " if ok else "MISSED"
-
-    b = _find(results, "-", "-", "limit_b")
-    for ledger in ("small", "large"):
-        a = _find(results, "postgresql", ledger, "limit_a")
-        d = _find(results, "postgresql", ledger, "deduct")
-        if a and d:
-            ok = d.rps >= 0.7 * a.rps and d.p99_ms <= 50 and d.failed == 0
-            out.append(
-                f"{mark(ok)} PostgreSQL deduct ({ledger}) >= 0.7 x (a), p99 <= 50 ms, 0 failed: "
-                f"{d.rps / a.rps:.2f} x, p99 {d.p99_ms:.1f} ms, {d.failed} failed"
-            )
-        c = _find(results, "sqlite", ledger, "limit_c")
-        s = _find(results, "sqlite", ledger, "deduct")
-        if c and s:
-            ok = s.rps >= 0.7 * c.rps and s.failed == 0
-            out.append(
-                f"{mark(ok)} SQLite deduct ({ledger}) >= 0.7 x (c), 0 failed: "
-                f"{s.rps / c.rps:.2f} x ({s.rps:,.0f} vs {c.rps:,.0f}), {s.failed} failed"
-            )
-        for db in ("sqlite", "postgresql"):
-            for workload, share in (("check", 0.3), ("summary", 0.1)):
-                r = _find(results, db, ledger, workload)
-                if b and r:
-                    out.append(
-                        f"{mark(r.rps >= share * b.rps)} {db} {workload} ({ledger}) >= "
-                        f"{share} x (b): {r.rps / b.rps:.2f} x"
-                    )
-    for r in results:
-        small = _find(results, r.db, "small", r.workload)
-        if r.ledger == "large" and small and r.rps and not r.workload.startswith("limit"):
-            cost = _cost(r) / _cost(small)
-            out.append(
-                f"{mark(cost <= 1.2)} {r.db} {r.workload}: large ledger <= 1.2 x small (CPU per "
-                f"request, app + database): {cost:.2f} x (throughput ratio "
-                f"{small.rps / r.rps:.2f})"
-            )
-    return out
 
 
 def main() -> None:

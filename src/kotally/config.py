@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     db_pool_overflow: int = Field(default=10, ge=0, le=200)
 
     body_bytes_max: int = Field(default=64 * 1024, ge=1024)
+    # `kotally serve`: how long an idle keep-alive connection stays open (uvicorn's default, 5).
+    # Behind a proxy or load balancer that reuses connections, set it above the proxy's idle
+    # timeout, or the proxy may send a request on a connection the server is closing.
+    keep_alive_seconds: int = Field(default=5, ge=1, le=3600)
     # Token bucket per API client: this many requests per second, bursts up to rate_limit_burst.
     rate_limit_per_second: int = Field(default=50, ge=0)
     rate_limit_burst: int = Field(default=100, ge=1)

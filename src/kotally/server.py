@@ -35,6 +35,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> None:
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            timeout_keep_alive=settings.keep_alive_seconds,
             server_header=False,
             proxy_headers=False,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -18,6 +19,9 @@ from tests.conftest import TEST_SECRET
 def uvicorn_run(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(server.uvicorn, "run", lambda app, **kw: calls.append(kw))
+    # serve() points the metrics at a directory it removes when uvicorn returns; the variable is
+    # put back as it was after the test, or later tests' /metrics would look for that directory.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", os.environ.get("PROMETHEUS_MULTIPROC_DIR", ""))
     return calls
 
 

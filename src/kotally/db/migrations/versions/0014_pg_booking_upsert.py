@@ -34,35 +34,12 @@ depends_on: str | Sequence[str] | None = None
 _0011 = import_module("kotally.db.migrations.versions.0011_pg_leaner_functions")
 _0012 = import_module("kotally.db.migrations.versions.0012_pg_batch_functions")
 
-_LOOKUP_THEN_WRITE = """\
-        -- The booking named by external_ref (service.py _record_booking): recorded, or updated
-        -- if it is this contact's.
-        IF p_external_ref IS NOT NULL THEN
-            SELECT id, contact_id INTO v_appointment FROM appointments
-            WHERE location_id = p_location_id AND external_ref = p_external_ref;
-            IF NOT FOUND THEN
-                v_calendar := p_calendar_id;
-                IF v_calendar IS NULL AND cardinality(v_configs) = 1 THEN
-                    SELECT CASE WHEN count(*) = 1 THEN min(value) END INTO v_calendar
-                    FROM product_config_links
-                    WHERE location_id = p_location_id AND product_config_id = v_configs[1]
-                      AND kind = 'calendar';
-                END IF;
-                INSERT INTO appointments
-                    (id, location_id, contact_id, external_ref, calendar_id, appointment_time,
-                     status, credits_deducted, credits_restored, created_at, updated_at)
-                VALUES (p_appointment_id, p_location_id, v_contact, p_external_ref, v_calendar,
-                        p_appointment_time, 'booked', p_amount, 0, p_now, p_now);
-            ELSIF v_appointment.contact_id = v_contact THEN
-                UPDATE appointments
-                SET credits_deducted = credits_deducted + p_amount, status = 'booked',
-                    refusal = NULL, updated_at = p_now,
-                    appointment_time = coalesce(p_appointment_time, appointment_time),
-                    calendar_id = coalesce(p_calendar_id, calendar_id)
-                WHERE id = v_appointment.id;
-            END IF;
-        END IF;
-"""
+# 0012's booking block, from its comment to the answer built after it: a lookup, then a write.
+_BOOKING_START = "        -- The booking named by external_ref"
+_AFTER_BOOKING = "        v_body := json_build_object("
+_BEFORE = _0012.DEDUCT_CLAIMED
+_LOOKUP_THEN_WRITE = _BEFORE[_BEFORE.index(_BOOKING_START) : _BEFORE.index(_AFTER_BOOKING)]
+assert "SELECT id, contact_id INTO v_appointment FROM appointments" in _LOOKUP_THEN_WRITE
 
 _UPSERT = """\
         -- The booking named by external_ref (service.py _record_booking): recorded, or updated
@@ -87,6 +64,7 @@ _UPSERT = """\
                 calendar_id = coalesce(p_calendar_id, a.calendar_id)
             WHERE a.contact_id = v_contact;
         END IF;
+
 """
 
 _UNUSED = "    v_appointment record;\n"

@@ -92,8 +92,8 @@ def test_another_contacts_booking_made_meanwhile_is_left_as_it_is(
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
         while not watcher.execute(  # until the second deduct waits on the booking's key
             text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE wait_event_type = 'Lock' AND query LIKE '%kotally_deduct%'"
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock' AND query LIKE '%kotally_deduct%'"
             )
         ).scalar_one():
             assert time.monotonic() < deadline, "the second deduct never waited"

@@ -6,7 +6,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, event, text
+from sqlalchemy.orm import Session
 
 from kotally.db.engine import Database
 
@@ -46,3 +47,20 @@ def plan(
         lines = [row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters)]
         transaction.rollback()
     return lines
+
+
+def vacuum_analyze(db: Database, table: str) -> None:
+    """PostgreSQL: VACUUM ANALYZE `table`, so its statistics say what it holds now (an empty
+    table known to be empty, as after a fresh seeding)."""
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(f'VACUUM ANALYZE "{table}"'))
+
+
+def sequential_scans(conn: Connection | Session, table: str) -> tuple[int, int]:
+    """PostgreSQL: (seq_scan, seq_tup_read) of `table` in this backend's counts not yet sent to
+    the statistics: its own reads, nobody else's. Compare two readings on one connection."""
+    row = conn.execute(
+        text("SELECT seq_scan, seq_tup_read FROM pg_stat_xact_user_tables WHERE relname = :table"),
+        {"table": table},
+    ).one()
+    return int(row[0]), int(row[1])

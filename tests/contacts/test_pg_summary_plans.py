@@ -7,22 +7,15 @@ after a VACUUM, the summary's plan scanned the whole table on every later call a
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Connection, text
+from sqlalchemy import text
 
 from kotally.db.engine import Database
 from kotally.kit.clock import FrozenClock
 from tests.factories import studio
+from tests.plans import sequential_scans, vacuum_analyze
 
 BOOKED_MEANWHILE = 2000
 _SUMMARY = text("SELECT kotally_summary('loc_1', 'ghl_ada', NULL, now())")
-
-
-def _rows_scanned(conn: Connection) -> int:
-    # This backend's counts not yet sent to the statistics: its own reads, nobody else's.
-    scanned = conn.execute(
-        text("SELECT seq_tup_read FROM pg_stat_xact_user_tables WHERE relname = 'appointments'")
-    ).scalar_one()
-    return int(scanned)
 
 
 def test_a_summary_does_not_scan_appointments_booked_after_its_plan(
@@ -33,8 +26,7 @@ def test_a_summary_does_not_scan_appointments_booked_after_its_plan(
     ledger = studio(db, clock)
     ledger.grant(ghl_contact_id="ghl_ada")
     bo = ledger.grant(ghl_contact_id="ghl_bo")["contact_id"]
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE appointments"))
+    vacuum_analyze(db, "appointments")
     with db.engine.connect() as reader:
         for _ in range(8):  # past the five custom plans, onto the cached generic one
             reader.execute(_SUMMARY)
@@ -49,8 +41,9 @@ def test_a_summary_does_not_scan_appointments_booked_after_its_plan(
                 ),
                 {"bo": bo, "count": BOOKED_MEANWHILE},
             )
-        before = _rows_scanned(reader)
+        _, before = sequential_scans(reader, "appointments")
         summary = reader.execute(_SUMMARY).scalar_one()
         assert summary["summary"]["recent_appointments"] == []  # Bo's, not Ada's
-        assert _rows_scanned(reader) - before == 0
+        _, after = sequential_scans(reader, "appointments")
+        assert after - before == 0
         reader.rollback()

@@ -23,6 +23,7 @@ from kotally.kit.clock import FrozenClock
 from kotally.ledger import pg_deduct
 from kotally.ledger.schemas import DeductRequest
 from tests.factories import studio
+from tests.plans import sequential_scans, vacuum_analyze
 
 WAIT_SECONDS = 30
 
@@ -55,18 +56,13 @@ def _deduct(session: Session, clock: FrozenClock, contact: str, ref: str) -> dic
 def test_no_scan_of_appointments_after_a_vacuum_of_the_empty_table(
     contacts: dict[str, str], db: Database, clock: FrozenClock
 ) -> None:
-    with db.engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(
-            text("VACUUM ANALYZE appointments")
-        )
-    # This backend's counts not yet sent to the statistics: its own scans, nobody else's.
-    scans = text("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'appointments'")
+    vacuum_analyze(db, "appointments")
     with Session(db.engine) as session:
-        before = session.execute(scans).scalar_one()
+        before, _ = sequential_scans(session, "appointments")
         for n in range(8):  # past the five custom plans, onto the cached generic one
             answer = _deduct(session, clock, "ghl_ada", f"booking_{n}")
             assert answer["body"]["reason_code"] == "deducted", answer
-        after = session.execute(scans).scalar_one()
+        after, _ = sequential_scans(session, "appointments")
         session.commit()
     assert after - before == 0
     with db.unit_of_work(write=False) as session:
